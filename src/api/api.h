@@ -1,0 +1,30 @@
+/* What every API handler gets: the request, this child's connection, the caller. */
+#ifndef AGENTRUN_API_H
+#define AGENTRUN_API_H
+
+#include "../core/auth.h"
+#include "../core/config.h"
+#include "../core/http.h"
+#include "../core/router.h"
+
+struct db;
+
+struct request_ctx {
+	struct http_request *req;
+	struct db *db;
+	const struct config *cfg;
+	struct auth auth; /* filled unless the route is ROUTE_PUBLIC */
+	struct route_match match;
+};
+
+/* The route table (routes.c). */
+extern const struct route api_routes[];
+extern const size_t api_routes_count;
+
+/* Routes, authenticates and runs one request; always sends a response. */
+void api_dispatch(struct http_request *req, struct db *db, const struct config *cfg);
+
+/* Sends 500 INTERNAL_ERROR for a database failure and logs its detail. */
+int api_db_failure(struct request_ctx *ctx, const char *what);
+
+#endif

@@ -1,0 +1,85 @@
+#include "params.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+int
+params_list(struct request_ctx *ctx, struct list_params *lp)
+{
+	char buf[64];
+	int rc;
+
+	memset(lp, 0, sizeof(*lp));
+	lp->limit = LIST_LIMIT_DEFAULT;
+	rc = http_query_param(ctx->req->query, "limit", buf, sizeof(buf));
+	if (rc == -1)
+		goto bad_limit;
+	if (rc == 1) {
+		char *end;
+
+		errno = 0;
+		lp->limit = strtoll(buf, &end, 10);
+		if (errno != 0 || end == buf || *end != '\0' || lp->limit < 1 ||
+		    lp->limit > LIST_LIMIT_MAX)
+			goto bad_limit;
+	}
+	rc = http_query_param(ctx->req->query, "before", lp->before, sizeof(lp->before));
+	if (rc == 1 && !id_valid(lp->before))
+		rc = -1;
+	if (rc == -1)
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", "before"),
+		    "before: must be the id of an item from a previous page"), -1;
+	lp->has_before = rc == 1;
+	return 0;
+bad_limit:
+	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+	    json_pack("{s:s}", "field", "limit"), "limit: must be an integer from 1 to %d",
+	    LIST_LIMIT_MAX), -1;
+}
+
+int
+params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
+    size_t maxlen, const char **out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	*out = NULL;
+	if (v == NULL || (json_is_null(v) && (flags & FIELD_NULLABLE))) {
+		if (!(flags & FIELD_REQUIRED))
+			return 0;
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: is required", name), -1;
+	}
+	if (!json_is_string(v))
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must be a string", name), -1;
+	if (json_string_length(v) > maxlen)
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must be at most %zu bytes", name,
+		    maxlen), -1;
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must not contain NUL", name), -1;
+	*out = json_string_value(v);
+	return 0;
+}
+
+int
+params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
+    const char *const *choices, const char **out)
+{
+	if (params_string(ctx, obj, name, flags, 64, out) == -1)
+		return -1;
+	if (*out == NULL)
+		return 0;
+	for (size_t i = 0; choices[i] != NULL; i++)
+		if (strcmp(*out, choices[i]) == 0)
+			return 0;
+	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+	    json_pack("{s:s}", "field", name), "%s: \"%s\" is not an allowed value", name,
+	    *out), -1;
+}

@@ -1,0 +1,40 @@
+/*
+ * Validating what clients send: query parameters and body fields. Each
+ * function that returns -1 has already sent the 400 naming the field.
+ */
+#ifndef AGENTRUN_API_PARAMS_H
+#define AGENTRUN_API_PARAMS_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../core/ids.h"
+
+struct request_ctx;
+
+#define LIST_LIMIT_DEFAULT 20
+#define LIST_LIMIT_MAX 100
+
+struct list_params {
+	long long limit;
+	int has_before;
+	char before[ID_BUFSZ];
+};
+
+/* Reads limit (1..100, default 20) and before (a well-formed id). */
+int params_list(struct request_ctx *ctx, struct list_params *lp);
+
+enum field_flags { FIELD_OPTIONAL = 0, FIELD_REQUIRED = 1, FIELD_NULLABLE = 2 };
+
+/*
+ * A string field of at most maxlen bytes. *out borrows from obj, NULL when
+ * absent (or null with FIELD_NULLABLE).
+ */
+int params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
+    size_t maxlen, const char **out);
+
+/* A string field whose value must be one of the NULL-terminated choices. */
+int params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
+    const char *const *choices, const char **out);
+
+#endif

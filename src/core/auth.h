@@ -1,0 +1,34 @@
+/* Resolves "Authorization: Bearer <key>" to the key's workspace, user and role. */
+#ifndef AGENTRUN_AUTH_H
+#define AGENTRUN_AUTH_H
+
+#include "ids.h"
+
+struct db;
+
+enum auth_role { AUTH_ROLE_MEMBER, AUTH_ROLE_ADMIN };
+
+struct auth {
+	char key_id[ID_BUFSZ];
+	char workspace_id[ID_BUFSZ];
+	char user_id[ID_BUFSZ];
+	char user_name[256];
+	char user_email[256];
+	enum auth_role role;
+};
+
+enum auth_result {
+	AUTH_OK = 0,
+	AUTH_MISSING,   /* no Authorization header */
+	AUTH_MALFORMED, /* not "Bearer <well-formed key>" */
+	AUTH_UNKNOWN,   /* no such key, or revoked */
+	AUTH_DB_ERROR,
+};
+
+/* Fills out from the header value (may be NULL). Borrows everything. */
+enum auth_result auth_resolve(struct db *db, const char *authorization, struct auth *out);
+
+/* The client-facing sentence for a failed result (never names the key). */
+const char *auth_result_message(enum auth_result r);
+
+#endif
