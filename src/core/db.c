@@ -111,8 +111,6 @@ db_connect(struct db *db)
 {
 	const struct config *c = db->cfg;
 	unsigned int timeout = (unsigned int)c->db_connect_timeout_s;
-	const char *init = "SET time_zone = '+00:00', "
-	    "SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 	if (db->conn != NULL)
 		return 0;
@@ -122,7 +120,10 @@ db_connect(struct db *db)
 	}
 	mysql_optionsv(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_optionsv(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, init);
+	/* Times are UTC everywhere; claims want READ COMMITTED (no gap locks). */
+	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND,
+	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
 	if (mysql_real_connect(db->conn,
 	        c->db_socket[0] ? NULL : c->db_host, c->db_user,
 	        c->db_password[0] ? c->db_password : NULL, c->db_name,
