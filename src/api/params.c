@@ -83,3 +83,28 @@ params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 	    json_pack("{s:s}", "field", name), "%s: \"%s\" is not an allowed value", name,
 	    *out), -1;
 }
+
+int
+params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
+    size_t maxbytes, json_t **out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	*out = NULL;
+	if (v == NULL || (json_is_null(v) && (flags & FIELD_NULLABLE))) {
+		if (!(flags & FIELD_REQUIRED))
+			return 0;
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: is required", name), -1;
+	}
+	if (!json_is_object(v))
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must be an object", name), -1;
+	/* json_dumpb with no buffer only measures. */
+	if (json_dumpb(v, NULL, 0, JSON_COMPACT) > maxbytes)
+		return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
+		    json_pack("{s:s}", "field", name), "%s: must be at most %zu bytes as JSON",
+		    name, maxbytes), -1;
+	*out = v;
+	return 0;
+}

@@ -37,4 +37,12 @@ int params_string(struct request_ctx *ctx, json_t *obj, const char *name, int fl
 int params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
     const char *const *choices, const char **out);
 
+/*
+ * An object field whose compact JSON text is at most maxbytes (a larger one
+ * is 413 PAYLOAD_TOO_LARGE naming the field). *out borrows from obj, NULL
+ * when absent (or null with FIELD_NULLABLE).
+ */
+int params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
+    size_t maxbytes, json_t **out);
+
 #endif

@@ -152,7 +152,7 @@ http_send_json_h(struct http_request *req, int status, const char *extra_headers
 
 		return http_send(req, 500, NULL, "application/json", oom, sizeof(oom) - 1);
 	}
-	text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(body);
 	if (text == NULL)
 		return -1;

@@ -1,0 +1,805 @@
+/*
+ * Every way to create a run: POST /api/v1/runs, /agents/{id}/runs,
+ * /agents/{id}/versions/{n}/runs, /threads/{id}/runs and
+ * /sessions/{id}/messages. Each entry point parses its own body into a
+ * struct run_request; runs_create() then does the rest in one transaction:
+ *
+ *   idempotency key → session (new, or the given one, locked) → the one
+ *   active run rule (409 / enqueue / interrupt) → the run row → the user
+ *   turn as a message → run.created → the session's counters
+ *
+ * and, after the commit, rings the executor's and the stream's doorbells.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "../core/db.h"
+#include "../core/doorbell.h"
+#include "../core/evlog.h"
+#include "../core/jsonschema.h"
+#include "../core/prompt.h"
+#include "../core/runops.h"
+#include "agentref.h"
+#include "api.h"
+#include "handlers.h"
+#include "params.h"
+#include "runview.h"
+
+#define RUN_CONTENT_MAX (32 * 1024)
+#define RUN_METADATA_MAX (64 * 1024)
+#define RUN_IDEM_KEY_MAX 255
+#define RUN_CREATE_TRIES 4
+
+static const char rc_sql_idem_get[] =
+    "SELECT request_hash, run_id, status_code, expires_at > NOW(3) FROM idempotency_keys"
+    " WHERE workspace_id = ? AND idem_key = ? FOR UPDATE";
+static const char rc_sql_idem_delete[] =
+    "DELETE FROM idempotency_keys WHERE workspace_id = ? AND idem_key = ?";
+static const char rc_sql_idem_insert[] =
+    "INSERT INTO idempotency_keys (workspace_id, idem_key, request_hash, run_id, status_code,"
+    " created_at, expires_at) VALUES (?, ?, ?, ?, 201, NOW(3), NOW(3) + INTERVAL 24 HOUR)";
+static const char rc_sql_session_insert[] =
+    "INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id,"
+    " status, metadata, last_seq, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, 'open', '{}', 0, NOW(3), NOW(3))";
+static const char rc_sql_session_active[] =
+    "UPDATE sessions SET active_run_id = ?, updated_at = NOW(3) WHERE id = ?";
+static const char rc_sql_run_insert[] =
+    "INSERT INTO runs (id, workspace_id, agent_id, agent_version, agent_version_id,"
+    " session_id, parent_run_id, experiment_id, experiment_candidate_id, route_id,"
+    " persona_id, provider, model, status, input, metadata, trace_id, telemetry_span_id,"
+    " created_by_user_id, created_by_key_id, idempotency_key, multitask, queued,"
+    " runnable_at, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))";
+static const char rc_sql_message_insert[] =
+    "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
+    " VALUES (?, ?, ?, ?, 'user', ?, NOW(3))";
+static const char rc_sql_route[] =
+    "SELECT provider, model FROM routes WHERE workspace_id = ? AND id = ?"
+    " AND deleted_at IS NULL";
+static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
+static const char rc_sql_session_version[] =
+    "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
+
+/* What an entry point asks for; everything borrowed from the request body. */
+struct run_request {
+	const char *agent_id;
+	const char *persona_id;
+	const json_t *version;    /* explicit version, or NULL */
+	long long pinned_version; /* the versions/{n}/runs path, else 0 */
+	const char *session_id;   /* an existing session, or NULL for a new one */
+	int use_session_version;  /* run the session's pinned version */
+	json_t *input;            /* owned: the run input */
+	const json_t *metadata;
+	const char *route_id;
+	const char *parent_run_id;
+	const char *experiment_id;
+	const char *experiment_candidate_id;
+	const char *multitask;    /* reject | enqueue | interrupt */
+	const char *message;      /* the user turn as given (sessions/messages), or NULL */
+};
+
+/* State shared between runs_create() and its transaction. */
+struct run_txn {
+	struct request_ctx *ctx;
+	struct run_request *rr;
+	struct agent_version av;
+	char provider[64];
+	char model[256];
+	char run_id[ID_BUFSZ];
+	char session_id[ID_BUFSZ];
+	char message_id[ID_BUFSZ];
+	char trace_id[33];
+	char span_id[17];
+	char *user_turn;
+	char *input_text;
+	char *metadata_text;
+	unsigned char req_hash[crypto_hash_sha256_BYTES];
+	const char *idem_key;
+	/* outcomes */
+	int replay;          /* an idempotent replay of run_id */
+	int idem_status;     /* its status code */
+};
+
+/* Transaction outcomes other than 0 / -1 (application refusals). */
+enum {
+	RC_IDEM_CONFLICT = 1,
+	RC_SESSION_GONE,
+	RC_SESSION_CLOSED,
+	RC_SESSION_BUSY,
+};
+
+static int
+rc_idempotency(struct db *db, struct run_txn *t)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct db_param p[4];
+	struct db_result *res;
+	int live, same;
+
+	p[0] = dbp_str(ctx->auth.workspace_id);
+	p[1] = dbp_str(t->idem_key);
+	if (db_query(db, rc_sql_idem_get, p, 2, &res) == -1)
+		return -1;
+	if (res->nrows > 0) {
+		live = db_cell_int(res, 0, 3, 0) == 1;
+		same = res->len[0] == sizeof(t->req_hash) &&
+		    sodium_memcmp(db_cell(res, 0, 0), t->req_hash, sizeof(t->req_hash)) == 0;
+		if (live) {
+			int rc = 0;
+
+			if (!same)
+				rc = RC_IDEM_CONFLICT;
+			else {
+				t->replay = 1;
+				t->idem_status = (int)db_cell_int(res, 0, 2, 201);
+				snprintf(t->run_id, sizeof(t->run_id), "%s",
+				    db_cell(res, 0, 1) != NULL ? db_cell(res, 0, 1) : "");
+			}
+			db_result_free(res);
+			return rc;
+		}
+		db_result_free(res);
+		if (db_query(db, rc_sql_idem_delete, p, 2, NULL) == -1)
+			return -1;
+	} else
+		db_result_free(res);
+	p[2] = DBP_BLOB(t->req_hash, sizeof(t->req_hash));
+	p[3] = dbp_str(t->run_id);
+	return db_query(db, rc_sql_idem_insert, p, 4, NULL);
+}
+
+static int
+rc_new_session(struct db *db, struct run_txn *t)
+{
+	struct db_param p[5];
+
+	id_new(t->session_id);
+	p[0] = dbp_str(t->session_id);
+	p[1] = dbp_str(t->ctx->auth.workspace_id);
+	p[2] = dbp_str(t->av.agent_id);
+	p[3] = DBP_INT(t->av.version);
+	p[4] = dbp_str(t->av.version_id);
+	return db_query(db, rc_sql_session_insert, p, 5, NULL);
+}
+
+static int
+rc_insert_run(struct db *db, struct run_txn *t, int queued)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+	struct db_param p[23];
+	size_t n = 0;
+
+	p[n++] = dbp_str(t->run_id);
+	p[n++] = dbp_str(ctx->auth.workspace_id);
+	p[n++] = dbp_str(t->av.agent_id);
+	p[n++] = DBP_INT(t->av.version);
+	p[n++] = dbp_str(t->av.version_id);
+	p[n++] = dbp_str(t->session_id);
+	p[n++] = dbp_str(rr->parent_run_id);
+	p[n++] = dbp_str(rr->experiment_id);
+	p[n++] = dbp_str(rr->experiment_candidate_id);
+	p[n++] = dbp_str(rr->route_id);
+	p[n++] = dbp_str(rr->persona_id);
+	p[n++] = dbp_str(t->provider);
+	p[n++] = dbp_str(t->model);
+	p[n++] = dbp_str(t->input_text);
+	p[n++] = dbp_str(t->metadata_text);
+	p[n++] = dbp_str(t->trace_id);
+	p[n++] = dbp_str(t->span_id);
+	p[n++] = dbp_str(ctx->auth.user_id);
+	p[n++] = dbp_str(ctx->auth.key_id);
+	p[n++] = dbp_str(t->idem_key);
+	p[n++] = dbp_str(rr->multitask);
+	p[n++] = DBP_INT(queued);
+	p[n++] = DBP_INT(queued);
+	return db_query(db, rc_sql_run_insert, p, n, NULL);
+}
+
+/* The one transaction of a run's creation. Re-runnable from the top. */
+static int
+rc_txn(struct db *db, void *arg)
+{
+	struct run_txn *t = arg;
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+	struct evlog_batch b;
+	struct db_param p[5];
+	json_t *data;
+	int found, queued = 0, rc;
+
+	t->replay = 0;
+	id_new(t->run_id);
+	if (t->idem_key != NULL && (rc = rc_idempotency(db, t)) != 0)
+		return rc;
+	if (t->replay)
+		return 0;
+
+	if (rr->session_id != NULL)
+		snprintf(t->session_id, sizeof(t->session_id), "%s", rr->session_id);
+	else if (rc_new_session(db, t) == -1)
+		return -1;
+	if ((found = evlog_begin(db, ctx->auth.workspace_id, t->session_id, &b)) == -1)
+		return -1;
+	if (found == 0)
+		return RC_SESSION_GONE;
+	if (!b.session_open)
+		return RC_SESSION_CLOSED;
+
+	/* At most one active run per session. */
+	if (b.active_run_id[0] != '\0') {
+		if (strcmp(rr->multitask, "reject") == 0)
+			return RC_SESSION_BUSY;
+		if (strcmp(rr->multitask, "interrupt") == 0) {
+			struct run_state st;
+
+			found = runops_lock(db, ctx->auth.workspace_id, b.active_run_id, &st);
+			if (found == -1)
+				return -1;
+			if (found == 1 && runops_cancel(db, &b, &st, ctx->auth.user_id) == RUNOPS_ERROR)
+				return -1;
+		}
+		queued = b.active_run_id[0] != '\0';
+	}
+
+	if (rc_insert_run(db, t, queued) == -1)
+		return -1;
+	if (!queued) {
+		p[0] = dbp_str(t->run_id);
+		p[1] = dbp_str(t->session_id);
+		if (db_query(db, rc_sql_session_active, p, 2, NULL) == -1)
+			return -1;
+	}
+	id_new(t->message_id);
+	p[0] = dbp_str(t->message_id);
+	p[1] = dbp_str(ctx->auth.workspace_id);
+	p[2] = dbp_str(t->session_id);
+	p[3] = dbp_str(t->run_id);
+	p[4] = dbp_str(t->user_turn);
+	if (db_query(db, rc_sql_message_insert, p, 5, NULL) == -1)
+		return -1;
+	data = json_pack("{s:s, s:b}", "status", "pending", "queued", queued);
+	rc = evlog_add(db, &b, t->run_id, "run.created", data, NULL, NULL);
+	json_decref(data);
+	if (rc == -1 || evlog_finish(db, &b) == -1)
+		return -1;
+	return 0;
+}
+
+/* The request hash an Idempotency-Key is bound to: method, path and body. */
+static void
+rc_request_hash(struct request_ctx *ctx, unsigned char out[crypto_hash_sha256_BYTES])
+{
+	crypto_hash_sha256_state st;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req->method,
+	    strlen(ctx->req->method));
+	crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req->path,
+	    strlen(ctx->req->path));
+	crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
+	if (ctx->req->body != NULL)
+		crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req->body,
+		    ctx->req->body_len);
+	crypto_hash_sha256_final(&st, out);
+}
+
+static int
+rc_idem_key_ok(const char *k)
+{
+	size_t n = strlen(k);
+
+	if (n == 0 || n > RUN_IDEM_KEY_MAX)
+		return 0;
+	for (const char *p = k; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Validates what depends on the resolved version and the workspace. 0 or -1 (sent). */
+static int
+rc_check(struct run_txn *t)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+	struct db_result *res;
+	struct db_param p[2];
+	const char *prov = json_string_value(json_object_get(t->av.model, "provider"));
+	const char *name = json_string_value(json_object_get(t->av.model, "name"));
+
+	snprintf(t->provider, sizeof(t->provider), "%s", prov != NULL ? prov : "");
+	snprintf(t->model, sizeof(t->model), "%s", name != NULL ? name : "");
+	p[0] = dbp_str(ctx->auth.workspace_id);
+	if (rr->route_id != NULL) {
+		p[1] = dbp_str(rr->route_id);
+		if (!id_valid(rr->route_id))
+			goto bad_route;
+		if (db_query(ctx->db, rc_sql_route, p, 2, &res) == -1)
+			return api_db_failure(ctx, "route_get"), -1;
+		if (res->nrows == 0) {
+			db_result_free(res);
+			goto bad_route;
+		}
+		/* A route overrides the version's model for this run. */
+		snprintf(t->provider, sizeof(t->provider), "%s", db_cell(res, 0, 0));
+		snprintf(t->model, sizeof(t->model), "%s", db_cell(res, 0, 1));
+		db_result_free(res);
+	}
+	if (rr->parent_run_id != NULL) {
+		int found = 0;
+
+		if (id_valid(rr->parent_run_id)) {
+			p[1] = dbp_str(rr->parent_run_id);
+			if (db_query(ctx->db, rc_sql_parent, p, 2, &res) == -1)
+				return api_db_failure(ctx, "parent_get"), -1;
+			found = res->nrows > 0;
+			db_result_free(res);
+		}
+		if (!found)
+			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s}", "field", "parent_run_id"),
+			    "parent_run_id: no such run"), -1;
+	}
+	if (t->av.input_schema != NULL) {
+		json_t *violations = json_array();
+		int n = jsonschema_validate(t->av.input_schema, rr->input, violations);
+
+		if (n != 0) {
+			if (n < 0) {
+				json_decref(violations);
+				return http_send_error(ctx->req, 500, ERR_INTERNAL, NULL,
+				    "internal error"), -1;
+			}
+			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s, s:o}", "field", "input", "violations", violations),
+			    "input does not match the agent version's input_schema (%d violation%s)",
+			    n, n == 1 ? "" : "s"), -1;
+		}
+		json_decref(violations);
+	}
+	return 0;
+bad_route:
+	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+	    json_pack("{s:s}", "field", "route_id"), "route_id: no such route"), -1;
+}
+
+/*
+ * Creates the run rr describes and answers 201 (or the idempotent replay,
+ * or the error). extra (stolen, may be NULL) is merged into the response.
+ * rr->input is consumed.
+ */
+static int
+runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
+{
+	struct run_txn t;
+	struct db_result *res = NULL;
+	json_t *view;
+	int rc = -1, tries;
+
+	memset(&t, 0, sizeof(t));
+	t.ctx = ctx;
+	t.rr = rr;
+	if (ctx->req->idempotency_key != NULL) {
+		if (!rc_idem_key_ok(ctx->req->idempotency_key)) {
+			http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s}", "field", "Idempotency-Key"),
+			    "Idempotency-Key: 1 to %d printable ASCII characters", RUN_IDEM_KEY_MAX);
+			goto out;
+		}
+		t.idem_key = ctx->req->idempotency_key;
+		rc_request_hash(ctx, t.req_hash);
+	}
+	if (rr->use_session_version) {
+		struct db_param p[2] = { dbp_str(ctx->auth.workspace_id), dbp_str(rr->session_id) };
+		char vid[ID_BUFSZ];
+		int found;
+
+		if (db_query(ctx->db, rc_sql_session_version, p, 2, &res) == -1) {
+			api_db_failure(ctx, "session_get");
+			goto out;
+		}
+		if (res->nrows == 0) {
+			http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
+			    rr->session_id);
+			goto out;
+		}
+		snprintf(vid, sizeof(vid), "%s", db_cell(res, 0, 0));
+		db_result_free(res);
+		res = NULL;
+		if ((found = agentref_load_id(ctx, vid, &t.av)) != 1) {
+			if (found == -1)
+				api_db_failure(ctx, "version_get");
+			else
+				http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+				    "the session's agent version no longer exists");
+			goto out;
+		}
+		if (strcmp(t.av.status, "active") != 0) {
+			http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+			    "the session's agent version %lld is %s, not active", t.av.version,
+			    t.av.status);
+			goto out;
+		}
+	} else {
+		json_t *pinned = rr->pinned_version > 0 ? json_integer(rr->pinned_version) : NULL;
+		int r = agentref_resolve(ctx, rr->agent_id, rr->persona_id,
+		    pinned != NULL ? pinned : rr->version, 1, &t.av);
+
+		json_decref(pinned);
+		if (r == -1)
+			goto out;
+	}
+	if (rc_check(&t) == -1)
+		goto out;
+
+	id_random_hex(t.trace_id, 16);
+	id_random_hex(t.span_id, 8);
+	t.user_turn = rr->message != NULL ? strdup(rr->message) :
+	    prompt_render_user(t.av.prompt_template, rr->input);
+	t.input_text = json_dumps(rr->input, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	t.metadata_text = json_dumps(rr->metadata != NULL ? rr->metadata : json_object(),
+	    JSON_COMPACT | JSON_REAL_PRECISION(15));
+	if (t.user_turn == NULL || t.input_text == NULL || t.metadata_text == NULL) {
+		http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory");
+		goto out;
+	}
+
+	/* A concurrent first use of the same Idempotency-Key loses the insert: re-run. */
+	for (tries = 0; tries < RUN_CREATE_TRIES; tries++) {
+		rc = db_txn(ctx->db, rc_txn, &t);
+		if (!(rc == -1 && db_last_err(ctx->db) == DB_ERR_DUPLICATE && t.idem_key != NULL))
+			break;
+	}
+	switch (rc) {
+	case 0:
+		break;
+	case RC_IDEM_CONFLICT:
+		http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+		    "Idempotency-Key was already used with a different request");
+		goto out;
+	case RC_SESSION_GONE:
+		http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
+		    t.session_id);
+		goto out;
+	case RC_SESSION_CLOSED:
+		http_send_error(ctx->req, 409, ERR_CONFLICT, NULL, "session %s is closed",
+		    t.session_id);
+		goto out;
+	case RC_SESSION_BUSY:
+		http_send_error(ctx->req, 409, ERR_CONFLICT,
+		    json_pack("{s:s}", "session_id", t.session_id),
+		    "session %s already has an active run; send \"multitask\": \"enqueue\" or "
+		    "\"interrupt\"", t.session_id);
+		goto out;
+	default:
+		api_db_failure(ctx, "run_create");
+		goto out;
+	}
+	rc = -1;
+	if (!t.replay) {
+		doorbell_ring(ctx->cfg->doorbell_executor);
+		doorbell_ring(ctx->cfg->doorbell_stream);
+	}
+	if (runview_load(ctx, t.run_id, &res) != 1) {
+		api_db_failure(ctx, "run_get");
+		goto out;
+	}
+	view = runview_run(res, 0, ctx->cfg->billing_credits_per_usd);
+	if (extra != NULL) {
+		json_object_update(view, extra);
+		if (!t.replay && rr->message != NULL)
+			json_object_set_new(view, "message_id", json_string(t.message_id));
+	}
+	rc = http_send_json(ctx->req, t.replay ? t.idem_status : 201, view);
+out:
+	json_decref(extra);
+	db_result_free(res);
+	agentref_clear(&t.av);
+	free(t.user_turn);
+	free(t.input_text);
+	free(t.metadata_text);
+	json_decref(rr->input);
+	rr->input = NULL;
+	return rc;
+}
+
+/* A string field that counts as run content: at most 32 KiB (413 beyond). */
+static int
+rc_content(struct request_ctx *ctx, json_t *obj, const char *name, int flags, const char **out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (json_is_string(v) && json_string_length(v) > RUN_CONTENT_MAX)
+		return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
+		    json_pack("{s:s}", "field", name), "%s: at most %d bytes", name,
+		    RUN_CONTENT_MAX), -1;
+	return params_string(ctx, obj, name, flags, RUN_CONTENT_MAX, out);
+}
+
+/* The input's own content fields obey the same limit. */
+static int
+rc_input_limits(struct request_ctx *ctx, json_t *input)
+{
+	static const char *const fields[] = { "prompt", "message", "content" };
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		json_t *v = json_object_get(input, fields[i]);
+
+		if (json_is_string(v) && json_string_length(v) > RUN_CONTENT_MAX)
+			return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
+			    json_pack("{s:s}", "field", "input"), "input.%s: at most %d bytes",
+			    fields[i], RUN_CONTENT_MAX), -1;
+	}
+	return 0;
+}
+
+/*
+ * Parses the fields every creating body may carry into rr (borrowing from
+ * body). allow_agent: agent_id / persona_id / version are read.
+ * Returns 0, or -1 after sending 400/413.
+ */
+static int
+rc_parse_common(struct request_ctx *ctx, json_t *body, struct run_request *rr, int allow_agent)
+{
+	static const char *const modes[] = { "reject", "enqueue", "interrupt", NULL };
+	const char *prompt = NULL, *content = NULL;
+	json_t *in;
+
+	if (allow_agent) {
+		if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, 64, &rr->agent_id) == -1 ||
+		    params_string(ctx, body, "persona_id", FIELD_NULLABLE, 255, &rr->persona_id) == -1)
+			return -1;
+		rr->version = json_object_get(body, "version");
+	}
+	if (params_string(ctx, body, "session_id", FIELD_NULLABLE, 64, &rr->session_id) == -1 ||
+	    params_string(ctx, body, "route_id", FIELD_NULLABLE, 64, &rr->route_id) == -1 ||
+	    params_string(ctx, body, "parent_run_id", FIELD_NULLABLE, 64, &rr->parent_run_id) == -1 ||
+	    params_string(ctx, body, "experiment_id", FIELD_NULLABLE, 255, &rr->experiment_id) == -1 ||
+	    params_string(ctx, body, "experiment_candidate_id", FIELD_NULLABLE, 255,
+	        &rr->experiment_candidate_id) == -1 ||
+	    params_enum(ctx, body, "multitask", FIELD_NULLABLE, modes, &rr->multitask) == -1 ||
+	    rc_content(ctx, body, "prompt", FIELD_NULLABLE, &prompt) == -1 ||
+	    rc_content(ctx, body, "content", FIELD_NULLABLE, &content) == -1)
+		return -1;
+	if (rr->multitask == NULL)
+		rr->multitask = "reject";
+	if (rr->session_id != NULL && !id_valid(rr->session_id))
+		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
+		    rr->session_id), -1;
+
+	rr->metadata = json_object_get(body, "metadata");
+	if (rr->metadata != NULL && json_is_null(rr->metadata))
+		rr->metadata = NULL;
+	if (rr->metadata != NULL) {
+		char *text;
+		size_t len;
+
+		if (!json_is_object(rr->metadata))
+			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s}", "field", "metadata"), "metadata: must be an object"), -1;
+		text = json_dumps(rr->metadata, JSON_COMPACT);
+		len = text != NULL ? strlen(text) : 0;
+		free(text);
+		if (len > RUN_METADATA_MAX)
+			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s}", "field", "metadata"),
+			    "metadata: at most %d bytes of JSON", RUN_METADATA_MAX), -1;
+	}
+
+	/* input, else config (its alias), else prompt / content as the user turn. */
+	in = json_object_get(body, "input");
+	if (in == NULL || json_is_null(in))
+		in = json_object_get(body, "config");
+	if (in != NULL && !json_is_null(in)) {
+		if (!json_is_object(in))
+			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s}", "field", json_object_get(body, "input") ? "input" :
+			    "config"), "input: must be a JSON object"), -1;
+		if (rc_input_limits(ctx, in) == -1)
+			return -1;
+		rr->input = json_deep_copy(in);
+		if (prompt != NULL && json_object_get(rr->input, "prompt") == NULL)
+			json_object_set_new(rr->input, "prompt", json_string(prompt));
+	} else if (prompt != NULL)
+		rr->input = json_pack("{s:s}", "prompt", prompt);
+	else if (content != NULL)
+		rr->input = json_pack("{s:s}", "message", content);
+	else
+		rr->input = json_object();
+	if (rr->input == NULL)
+		return http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory"), -1;
+	return 0;
+}
+
+static int
+rc_need_agent(struct request_ctx *ctx, struct run_request *rr)
+{
+	if (rr->agent_id == NULL && rr->persona_id == NULL)
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", "agent_id"),
+		    "agent_id or persona_id is required"), -1;
+	return 0;
+}
+
+int
+h_runs_create(struct request_ctx *ctx)
+{
+	struct run_request rr;
+	json_t *body;
+	int rc = -1;
+
+	memset(&rr, 0, sizeof(rr));
+	if (http_json_body(ctx->req, &body, 0) == -1)
+		return -1;
+	if (rc_parse_common(ctx, body, &rr, 1) == 0) {
+		if (rr.agent_id == NULL && rr.persona_id == NULL && rr.session_id != NULL)
+			rr.use_session_version = 1;
+		if (rr.use_session_version || rc_need_agent(ctx, &rr) == 0)
+			rc = runs_create(ctx, &rr, NULL);
+	}
+	json_decref(rr.input);
+	json_decref(body);
+	return rc;
+}
+
+int
+h_agent_runs_create(struct request_ctx *ctx)
+{
+	struct run_request rr;
+	json_t *body;
+	int rc = -1;
+
+	memset(&rr, 0, sizeof(rr));
+	if (http_json_body(ctx->req, &body, 1) == -1)
+		return -1;
+	if (rc_parse_common(ctx, body, &rr, 1) == 0) {
+		rr.agent_id = ctx->match.params[0];
+		rr.persona_id = NULL;
+		rc = runs_create(ctx, &rr, NULL);
+	}
+	json_decref(rr.input);
+	json_decref(body);
+	return rc;
+}
+
+int
+h_version_runs_create(struct request_ctx *ctx)
+{
+	struct run_request rr;
+	json_t *body;
+	char *end;
+	long long n;
+	int rc = -1;
+
+	memset(&rr, 0, sizeof(rr));
+	n = strtoll(ctx->match.params[1], &end, 10);
+	if (*end != '\0' || n < 1 || n > 0x7fffffff)
+		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "version %s not found",
+		    ctx->match.params[1]);
+	if (http_json_body(ctx->req, &body, 1) == -1)
+		return -1;
+	if (rc_parse_common(ctx, body, &rr, 0) == 0) {
+		rr.agent_id = ctx->match.params[0];
+		rr.pinned_version = n;
+		rc = runs_create(ctx, &rr, NULL);
+	}
+	json_decref(rr.input);
+	json_decref(body);
+	return rc;
+}
+
+int
+h_thread_runs_create(struct request_ctx *ctx)
+{
+	struct run_request rr;
+	json_t *body;
+	int rc = -1;
+
+	memset(&rr, 0, sizeof(rr));
+	if (http_json_body(ctx->req, &body, 1) == -1)
+		return -1;
+	if (rc_parse_common(ctx, body, &rr, 1) == 0) {
+		rr.session_id = ctx->match.params[0];
+		if (!id_valid(rr.session_id))
+			rc = http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
+			    "thread %s not found", rr.session_id);
+		else {
+			/* The thread's own agent version unless a persona is named. */
+			rr.use_session_version = rr.agent_id == NULL && rr.persona_id == NULL;
+			rc = runs_create(ctx, &rr, NULL);
+		}
+	}
+	json_decref(rr.input);
+	json_decref(body);
+	return rc;
+}
+
+static const char rc_sql_message_only[] =
+    "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
+    " VALUES (?, ?, ?, NULL, 'user', ?, NOW(3))";
+
+struct rc_message_txn {
+	struct request_ctx *ctx;
+	const char *session_id;
+	const char *content;
+	char message_id[ID_BUFSZ];
+};
+
+/* run: false — only the user turn is appended (under the session lock). */
+static int
+rc_message_txn(struct db *db, void *arg)
+{
+	struct rc_message_txn *m = arg;
+	struct evlog_batch b;
+	struct db_param p[4];
+	int found;
+
+	if ((found = evlog_begin(db, m->ctx->auth.workspace_id, m->session_id, &b)) != 1)
+		return found == 0 ? RC_SESSION_GONE : -1;
+	if (!b.session_open)
+		return RC_SESSION_CLOSED;
+	id_new(m->message_id);
+	p[0] = dbp_str(m->message_id);
+	p[1] = dbp_str(m->ctx->auth.workspace_id);
+	p[2] = dbp_str(m->session_id);
+	p[3] = dbp_str(m->content);
+	return db_query(db, rc_sql_message_only, p, 4, NULL);
+}
+
+int
+h_session_message_post(struct request_ctx *ctx)
+{
+	struct run_request rr;
+	const char *content = NULL;
+	json_t *body, *run;
+	int rc = -1;
+
+	memset(&rr, 0, sizeof(rr));
+	if (!id_valid(ctx->match.params[0]))
+		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
+		    ctx->match.params[0]);
+	if (http_json_body(ctx->req, &body, 0) == -1)
+		return -1;
+	run = json_object_get(body, "run");
+	if (run != NULL && !json_is_boolean(run) && !json_is_null(run)) {
+		http_send_error(ctx->req, 400, ERR_INVALID_INPUT, json_pack("{s:s}", "field", "run"),
+		    "run: must be a boolean");
+		goto out;
+	}
+	if (rc_content(ctx, body, "content", FIELD_REQUIRED, &content) == -1)
+		goto out;
+	if (json_is_false(run)) {
+		struct rc_message_txn m = { ctx, ctx->match.params[0], content, "" };
+
+		rc = db_txn(ctx->db, rc_message_txn, &m);
+		if (rc == RC_SESSION_GONE)
+			rc = http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
+			    "session %s not found", m.session_id);
+		else if (rc == RC_SESSION_CLOSED)
+			rc = http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+			    "session %s is closed", m.session_id);
+		else if (rc != 0)
+			rc = api_db_failure(ctx, "message_create");
+		else
+			rc = http_send_json(ctx->req, 201, json_pack("{s:s, s:s, s:n}",
+			    "message_id", m.message_id, "session_id", m.session_id, "run_id"));
+		goto out;
+	}
+	if (rc_parse_common(ctx, body, &rr, 0) == 0) {
+		rr.session_id = ctx->match.params[0];
+		rr.use_session_version = 1;
+		rr.message = content;
+		rc = runs_create(ctx, &rr, json_object());
+	}
+out:
+	json_decref(rr.input);
+	json_decref(body);
+	return rc;
+}

@@ -1,0 +1,176 @@
+#include "runview.h"
+
+#include <string.h>
+
+#include "../core/db.h"
+#include "../core/jsonv.h"
+#include "api.h"
+
+enum {
+	C_ID, C_WS, C_AGENT, C_AGENT_VERSION, C_AGENT_VERSION_ID, C_SESSION, C_PARENT,
+	C_EXPERIMENT, C_CANDIDATE, C_ROUTE, C_PERSONA, C_MODEL, C_STATUS, C_CANCEL_REQ,
+	C_ERR_CODE, C_ERR_MSG, C_INPUT, C_OUTPUT, C_METADATA, C_PROMPT, C_CACHED,
+	C_CACHE_WRITE, C_COMPLETION, C_COST, C_STEPS, C_ATTEMPTS, C_TRACE, C_SPAN,
+	C_USER, C_USER_NAME, C_USER_EMAIL, C_CREATED, C_STARTED, C_COMPLETED, C_FAILED,
+	C_CANCELLED, C_UPDATED, C_PROVIDER, C_ENDED, C_DURATION,
+};
+
+static const char runview_sql_get[] =
+    "SELECT " RUNVIEW_COLUMNS RUNVIEW_FROM " WHERE r.workspace_id = ? AND r.id = ?";
+
+int
+runview_terminal(const char *s)
+{
+	return strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 ||
+	    strcmp(s, "timeout") == 0 || strcmp(s, "cancelled") == 0 ||
+	    strcmp(s, "rejected") == 0;
+}
+
+int
+runview_load(struct request_ctx *ctx, const char *run_id, struct db_result **res)
+{
+	struct db_param p[2] = { dbp_str(ctx->auth.workspace_id), dbp_str(run_id) };
+
+	*res = NULL;
+	if (!id_valid(run_id))
+		return 0;
+	if (db_query(ctx->db, runview_sql_get, p, 2, res) == -1)
+		return -1;
+	if ((*res)->nrows == 0) {
+		db_result_free(*res);
+		*res = NULL;
+		return 0;
+	}
+	return 1;
+}
+
+static const char *
+rv(const struct db_result *res, size_t r, int c)
+{
+	return db_cell(res, r, (size_t)c);
+}
+
+static json_t *
+rv_doc(const struct db_result *res, size_t r, int c)
+{
+	return jv_doc(rv(res, r, c), res->len[r * res->ncols + (size_t)c]);
+}
+
+static long long
+rv_int(const struct db_result *res, size_t r, int c)
+{
+	return db_cell_int(res, r, (size_t)c, 0);
+}
+
+/* Nano-dollars as a JSON number of dollars (15 significant digits are exact here). */
+static json_t *
+rv_usd(long long nusd)
+{
+	return json_real((double)nusd / 1e9);
+}
+
+static json_t *
+rv_error(const struct db_result *res, size_t r)
+{
+	if (rv(res, r, C_ERR_CODE) == NULL)
+		return json_null();
+	return json_pack("{s:s, s:s}", "code", rv(res, r, C_ERR_CODE), "message",
+	    rv(res, r, C_ERR_MSG) != NULL ? rv(res, r, C_ERR_MSG) : "");
+}
+
+static long long
+rv_duration(const struct db_result *res, size_t r)
+{
+	return rv(res, r, C_STARTED) == NULL ? 0 : rv_int(res, r, C_DURATION);
+}
+
+json_t *
+runview_run(const struct db_result *res, size_t r, long long credits_per_usd)
+{
+	long long prompt = rv_int(res, r, C_PROMPT), cached = rv_int(res, r, C_CACHED);
+	long long completion = rv_int(res, r, C_COMPLETION), cost = rv_int(res, r, C_COST);
+	/* ceil(cost_usd × credits_per_usd) in integers: no float rounding. */
+	long long credits = (cost * credits_per_usd + 999999999LL) / 1000000000LL;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", jv_str(rv(res, r, C_ID)));
+	json_object_set_new(o, "run_id", jv_str(rv(res, r, C_ID)));
+	json_object_set_new(o, "object", json_string("run"));
+	json_object_set_new(o, "workspace_id", jv_str(rv(res, r, C_WS)));
+	json_object_set_new(o, "agent_id", jv_str(rv(res, r, C_AGENT)));
+	json_object_set_new(o, "agent_version", jv_int(rv(res, r, C_AGENT_VERSION)));
+	json_object_set_new(o, "agent_version_id", jv_str(rv(res, r, C_AGENT_VERSION_ID)));
+	json_object_set_new(o, "session_id", jv_str(rv(res, r, C_SESSION)));
+	json_object_set_new(o, "thread_id", jv_str(rv(res, r, C_SESSION)));
+	json_object_set_new(o, "runnable_id", jv_str(rv(res, r, C_AGENT)));
+	json_object_set_new(o, "runnable_type", json_string("agent"));
+	json_object_set_new(o, "parent_run_id", jv_str(rv(res, r, C_PARENT)));
+	json_object_set_new(o, "experiment_id", jv_str(rv(res, r, C_EXPERIMENT)));
+	json_object_set_new(o, "experiment_candidate_id", jv_str(rv(res, r, C_CANDIDATE)));
+	json_object_set_new(o, "route_id", jv_str(rv(res, r, C_ROUTE)));
+	json_object_set_new(o, "persona_id", jv_str(rv(res, r, C_PERSONA)));
+	json_object_set_new(o, "model", jv_str(rv(res, r, C_MODEL)));
+	json_object_set_new(o, "provider", jv_str(rv(res, r, C_PROVIDER)));
+	json_object_set_new(o, "status", jv_str(rv(res, r, C_STATUS)));
+	json_object_set_new(o, "cancel_requested", json_boolean(rv_int(res, r, C_CANCEL_REQ)));
+	json_object_set_new(o, "error", rv_error(res, r));
+	json_object_set_new(o, "input", rv_doc(res, r, C_INPUT));
+	json_object_set_new(o, "output", rv_doc(res, r, C_OUTPUT));
+	json_object_set_new(o, "metadata", rv_doc(res, r, C_METADATA));
+	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+	    "prompt_tokens", (json_int_t)prompt, "cached_tokens", (json_int_t)cached,
+	    "cache_write_tokens", (json_int_t)rv_int(res, r, C_CACHE_WRITE),
+	    "completion_tokens", (json_int_t)completion,
+	    "total_tokens", (json_int_t)(prompt + completion)));
+	json_object_set_new(o, "cost_usd", rv_usd(cost));
+	json_object_set_new(o, "credits_used", json_integer(credits));
+	json_object_set_new(o, "cache_hit_rate",
+	    json_real(prompt > 0 ? (double)cached / (double)prompt : 0.0));
+	json_object_set_new(o, "duration_ms", json_integer(rv_duration(res, r)));
+	json_object_set_new(o, "steps", json_integer(rv_int(res, r, C_STEPS)));
+	json_object_set_new(o, "attempts", json_integer(rv_int(res, r, C_ATTEMPTS)));
+	json_object_set_new(o, "trace_id", jv_str(rv(res, r, C_TRACE)));
+	json_object_set_new(o, "telemetry_span_id", jv_str(rv(res, r, C_SPAN)));
+	json_object_set_new(o, "created_by_user_id", jv_str(rv(res, r, C_USER)));
+	json_object_set_new(o, "created_by_user_name", jv_str(rv(res, r, C_USER_NAME)));
+	json_object_set_new(o, "created_by_email", jv_str(rv(res, r, C_USER_EMAIL)));
+	json_object_set_new(o, "created_at", jv_time(rv(res, r, C_CREATED)));
+	json_object_set_new(o, "started_at", jv_time(rv(res, r, C_STARTED)));
+	json_object_set_new(o, "completed_at", jv_time(rv(res, r, C_COMPLETED)));
+	json_object_set_new(o, "failed_at", jv_time(rv(res, r, C_FAILED)));
+	json_object_set_new(o, "cancelled_at", jv_time(rv(res, r, C_CANCELLED)));
+	json_object_set_new(o, "updated_at", jv_time(rv(res, r, C_UPDATED)));
+	return o;
+}
+
+json_t *
+runview_execution(const struct db_result *res, size_t r)
+{
+	long long prompt = rv_int(res, r, C_PROMPT), completion = rv_int(res, r, C_COMPLETION);
+	const char *err = rv(res, r, C_ERR_MSG);
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", jv_str(rv(res, r, C_ID)));
+	json_object_set_new(o, "agent_id", jv_str(rv(res, r, C_AGENT)));
+	json_object_set_new(o, "agent_version_id", jv_str(rv(res, r, C_AGENT_VERSION_ID)));
+	json_object_set_new(o, "workspace_id", jv_str(rv(res, r, C_WS)));
+	json_object_set_new(o, "user_id", jv_str(rv(res, r, C_USER)));
+	json_object_set_new(o, "session_id", jv_str(rv(res, r, C_SESSION)));
+	json_object_set_new(o, "status", jv_str(rv(res, r, C_STATUS)));
+	json_object_set_new(o, "input", rv_doc(res, r, C_INPUT));
+	json_object_set_new(o, "output", rv_doc(res, r, C_OUTPUT));
+	json_object_set_new(o, "error",
+	    rv(res, r, C_ERR_CODE) == NULL ? json_null() :
+	    json_string(err != NULL && err[0] ? err : rv(res, r, C_ERR_CODE)));
+	json_object_set_new(o, "metadata", rv_doc(res, r, C_METADATA));
+	json_object_set_new(o, "token_usage", json_pack("{s:I, s:I, s:I}",
+	    "prompt_tokens", (json_int_t)prompt, "completion_tokens", (json_int_t)completion,
+	    "total_tokens", (json_int_t)(prompt + completion)));
+	json_object_set_new(o, "cost", rv_usd(rv_int(res, r, C_COST)));
+	json_object_set_new(o, "duration_ms", json_integer(rv_duration(res, r)));
+	json_object_set_new(o, "trace_id", jv_str(rv(res, r, C_TRACE)));
+	json_object_set_new(o, "started_at", jv_time(rv(res, r, C_STARTED)));
+	json_object_set_new(o, "completed_at", jv_time(rv(res, r, C_ENDED)));
+	json_object_set_new(o, "created_at", jv_time(rv(res, r, C_CREATED)));
+	return o;
+}

@@ -1,0 +1,50 @@
+/*
+ * The Run object (API.md §2) and the executions family's Execution view,
+ * built from one row selected with RUNVIEW_COLUMNS / RUNVIEW_FROM.
+ */
+#ifndef AGENTRUN_API_RUNVIEW_H
+#define AGENTRUN_API_RUNVIEW_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct db_result;
+struct request_ctx;
+
+/* Column order is fixed: runview.c reads cells by these positions. */
+#define RUNVIEW_COLUMNS                                                                  \
+	"r.id, r.workspace_id, r.agent_id, r.agent_version, r.agent_version_id,"           \
+	" r.session_id, r.parent_run_id, r.experiment_id, r.experiment_candidate_id,"      \
+	" r.route_id, r.persona_id, r.model, r.status, r.cancel_requested, r.error_code,"  \
+	" r.error_message, r.input, r.output, r.metadata, r.prompt_tokens,"                \
+	" r.cached_tokens, r.cache_write_tokens, r.completion_tokens, r.cost_nusd,"        \
+	" r.steps, r.attempts, r.trace_id, r.telemetry_span_id, r.created_by_user_id,"     \
+	" u.name, u.email, r.created_at, r.started_at, r.completed_at, r.failed_at,"       \
+	" r.cancelled_at, r.updated_at, r.provider, r.ended_at,"                           \
+	" TIMESTAMPDIFF(MICROSECOND, r.started_at, COALESCE(r.ended_at, NOW(3))) DIV 1000"
+#define RUNVIEW_FROM " FROM runs r LEFT JOIN users u ON u.id = r.created_by_user_id"
+
+/* Cell positions other code needs. */
+enum runview_col {
+	RV_ID = 0,
+	RV_SESSION_ID = 5,
+	RV_STATUS = 12,
+	RV_CANCEL_REQUESTED = 13,
+};
+
+/* The Run object of row r (new reference). credits_per_usd from the config. */
+json_t *runview_run(const struct db_result *res, size_t r, long long credits_per_usd);
+
+/* The Execution view of row r (new reference). */
+json_t *runview_execution(const struct db_result *res, size_t r);
+
+/*
+ * Loads one run of the caller's workspace. 1 found (*res holds it), 0 not
+ * found, -1 database error. The caller frees *res.
+ */
+int runview_load(struct request_ctx *ctx, const char *run_id, struct db_result **res);
+
+/* 1 when status is terminal (completed, failed, timeout, cancelled, rejected). */
+int runview_terminal(const char *status);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * The session event log. seq is allocated from sessions.last_seq under the
+ * session row's lock in the same transaction as the inserts, so seq order is
+ * commit order: a reader that saw seq N never later finds a new event below
+ * N. Lock order everywhere: the session row first, then run rows.
+ *
+ * Usage, inside db_txn():
+ *	evlog_begin(db, ws, session, &b)   -- SELECT … FOR UPDATE
+ *	evlog_add(db, &b, run, "run.created", data, NULL)
+ *	evlog_finish(db, &b)               -- UPDATE sessions SET last_seq
+ */
+#ifndef AGENTRUN_EVLOG_H
+#define AGENTRUN_EVLOG_H
+
+#include <jansson.h>
+
+#include "ids.h"
+
+struct db;
+
+struct evlog_batch {
+	char workspace_id[ID_BUFSZ];
+	char session_id[ID_BUFSZ];
+	long long last_seq; /* the session's last_seq when locked */
+	long long next_seq; /* the seq the next evlog_add() takes */
+	int session_open;   /* status = 'open' */
+	char active_run_id[ID_BUFSZ]; /* "" when none */
+};
+
+/*
+ * Locks the session row and reads its counters. Returns 1 when the session
+ * exists in the workspace, 0 when not, -1 on a database error.
+ */
+int evlog_begin(struct db *db, const char *workspace_id, const char *session_id,
+    struct evlog_batch *b);
+
+/*
+ * Appends one event. data is borrowed. dedup_key (may be NULL) makes a
+ * retried write a no-op: *seq_out (may be NULL) then receives 0.
+ * Returns 0 or -1.
+ */
+int evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *type,
+    const json_t *data, const char *dedup_key, long long *seq_out);
+
+/* Stores the new last_seq (when anything was added). 0 or -1. */
+int evlog_finish(struct db *db, struct evlog_batch *b);
+
+#endif

@@ -1,0 +1,332 @@
+"""Fixtures for the integration suite.
+
+One private stack (mariadbd, agentrun-api/-stream/-executor, nginx) per
+session, started with scripts/stack in a fresh /tmp/ar-XXXX directory on free
+loopback ports, and always stopped again (pytest finalizer, atexit and a
+SIGTERM handler). Tenants are created through the real CLI (agentrunctl).
+"""
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+import pytest
+
+from client import Client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.abspath(os.environ.get("AGENTRUN_SRCDIR") or os.path.join(HERE, "..", ".."))
+BUILD_DIR = os.path.abspath(os.environ.get("AGENTRUN_BUILD_DIR") or SRCDIR)
+
+API_WORKERS = 3
+# nginx limit_req per API key (Authorization header value). Ordinary tests use
+# a key for at most a few dozen requests a second, and the load tests give each
+# thread its own key and pace it well below RATE; the rate-limit test sends up
+# to 3000 requests on one key from 32 threads, which overflows the bucket
+# (BURST + RATE x elapsed) as soon as it goes faster than ~400 requests/s.
+RATE = 300
+BURST = 600
+
+STACK_UP_TIMEOUT = 180
+STACK_DOWN_TIMEOUT = 150
+CMD_TIMEOUT = 60
+LOG_TAIL_LINES = 40
+
+# Filled by the hooks below; printed at the end of the run.
+_state = {"failed": False, "logs": ""}
+
+
+def _free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _clean_env():
+    """The caller's environment without any AGENTRUN_* override (a stray
+    AGENTRUN_DATABASE_SOCKET would redirect the daemons)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTRUN_")}
+    path = env.get("PATH", "/usr/bin:/bin")
+    for extra in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
+        if extra not in path.split(":"):
+            path += ":" + extra
+    env["PATH"] = path
+    return env
+
+
+class CommandError(AssertionError):
+    pass
+
+
+class Tenant:
+    """A workspace with users and keys made through agentrunctl."""
+
+    def __init__(self, stack, name):
+        self.stack = stack
+        self.name = name
+        self.id = stack.ctl("workspace", "create", name).strip()
+        self.admin_user = self.new_user("admin")
+        self.admin_key_id, self.admin_key = self.new_key(self.admin_user, "admin", "admin")
+
+    def new_user(self, label):
+        self.stack._seq += 1
+        email = "%s-%d@%s.example" % (label, self.stack._seq, self.name)
+        return self.stack.ctl("user", "create", "--workspace", self.id, "--email", email,
+                              "--name", label).strip()
+
+    def new_key(self, user_id=None, role="member", name="test"):
+        """Creates a key with the CLI; returns (key_id, secret)."""
+        out = self.stack.ctl("key", "create", "--user", user_id or self.admin_user,
+                             "--role", role, "--name", name).strip()
+        parts = out.split()
+        assert len(parts) == 2, "key create printed %r" % out
+        return parts[0], parts[1]
+
+    def api(self, key=None, **kw):
+        return self.stack.client(key or self.admin_key, **kw)
+
+
+class Stack:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ar-", dir="/tmp")
+        self.port = _free_port()
+        self.db_port = _free_port()
+        while self.db_port == self.port:
+            self.db_port = _free_port()
+        self.env = _clean_env()
+        self.env.update({
+            "AGENTRUN_BUILD_DIR": BUILD_DIR,
+            "AGENTRUN_PORT": str(self.port),
+            "AGENTRUN_DB_PORT": str(self.db_port),
+            "AGENTRUN_API_WORKERS": str(API_WORKERS),
+            "AGENTRUN_RATE": str(RATE),
+            "AGENTRUN_BURST": str(BURST),
+        })
+        self.script = os.path.join(SRCDIR, "scripts", "stack")
+        self.ctl_bin = os.path.join(BUILD_DIR, "src", "ctl", "agentrunctl")
+        self.workers = API_WORKERS
+        self.rate = RATE
+        self.burst = BURST
+        self.url = None
+        self.config = None
+        self.stack_env = {}
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._up_started = False
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def up(self):
+        self._up_started = True
+        try:
+            p = subprocess.run([self.script, "up", self.dir], env=self.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=STACK_UP_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            raise CommandError("scripts/stack up timed out after %ds:\n%s" % (
+                STACK_UP_TIMEOUT, (e.output or b"").decode("utf-8", "replace")))
+        out = p.stdout.decode("utf-8", "replace")
+        if p.returncode != 0:
+            raise CommandError("scripts/stack up %s exited %d:\n%s" % (
+                self.dir, p.returncode, out))
+        env_file = os.path.join(self.dir, "stack.env")
+        with open(env_file) as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#") and "=" in line:
+                    k, v = line.split("=", 1)
+                    self.stack_env[k] = v
+        self.url = self.stack_env["AGENTRUN_URL"]
+        self.config = self.stack_env["AGENTRUN_CONFIG"]
+        return out
+
+    def down(self):
+        """Idempotent; safe from a finalizer, atexit and a signal handler."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        ok = True
+        if self._up_started:
+            try:
+                p = subprocess.run([self.script, "down", self.dir], env=self.env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=STACK_DOWN_TIMEOUT)
+                if p.returncode != 0:
+                    ok = False
+                    sys.stderr.write("scripts/stack down exited %d:\n%s\n" % (
+                        p.returncode, p.stdout.decode("utf-8", "replace")))
+            except (subprocess.TimeoutExpired, OSError) as e:
+                ok = False
+                sys.stderr.write("scripts/stack down failed: %s\n" % e)
+        if _state["failed"]:
+            _state["logs"] += self.log_tails()
+        if ok:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            sys.stderr.write("stack directory kept for inspection: %s\n" % self.dir)
+
+    def log_tails(self, lines=LOG_TAIL_LINES):
+        logdir = os.path.join(self.dir, "log")
+        out = []
+        try:
+            names = sorted(n for n in os.listdir(logdir) if n.endswith(".log"))
+        except OSError:
+            return ""
+        for n in names:
+            path = os.path.join(logdir, n)
+            try:
+                with open(path, "rb") as f:
+                    f.seek(0, os.SEEK_END)
+                    size = f.tell()
+                    f.seek(max(0, size - 64 * 1024))
+                    tail = f.read().decode("utf-8", "replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            out.append("---- %s (last %d lines) ----\n%s\n" % (path, len(tail), "\n".join(tail)))
+        return "".join(out)
+
+    # --- helpers for tests ----------------------------------------------------
+
+    def client(self, key=None, **kw):
+        return Client(self.url, key=key, **kw)
+
+    def run(self, argv, check=True, timeout=CMD_TIMEOUT):
+        p = subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        if check and p.returncode != 0:
+            raise CommandError("%s exited %d\nstdout: %s\nstderr: %s" % (
+                " ".join(argv), p.returncode, p.stdout.decode("utf-8", "replace"),
+                p.stderr.decode("utf-8", "replace")))
+        return p
+
+    def ctl(self, *args, check=True):
+        p = self.run([self.ctl_bin, "-c", self.config] + list(args), check=check)
+        return p if not check else p.stdout.decode("utf-8")
+
+    def script_run(self, *args, check=False):
+        return self.run([self.script] + list(args), check=check)
+
+    def sql(self, query):
+        """Runs SQL as the database root (unix-socket auth as the OS user who
+        started mariadbd); returns rows as lists of strings."""
+        p = self.run(["mariadb", "--no-defaults",
+                      "--socket=" + os.path.join(self.dir, "run", "mysqld.sock"),
+                      "-uroot", "--batch", "--skip-column-names", "agentrun", "-e", query])
+        rows = []
+        for line in p.stdout.decode("utf-8").splitlines():
+            rows.append(line.split("\t"))
+        return rows
+
+    def pidfile(self, name):
+        return os.path.join(self.dir, "run", name + ".pid")
+
+    def read_pid(self, name):
+        with open(self.pidfile(name)) as f:
+            return int(f.read().strip())
+
+    def api_master(self):
+        return self.read_pid("api")
+
+    def api_children(self):
+        p = subprocess.run(["pgrep", "-P", str(self.api_master())], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=CMD_TIMEOUT)
+        return sorted(int(x) for x in p.stdout.split())
+
+    def new_tenant(self, name):
+        return Tenant(self, name)
+
+
+_active_stack = None
+
+
+def _stop_active_stack():
+    global _active_stack
+    s = _active_stack
+    if s is not None:
+        s.down()
+
+
+def _on_sigterm(signum, frame):
+    s = _active_stack
+    if s is not None:
+        with s._lock:
+            busy = s._stopped
+        if busy:
+            return  # a teardown is already running; let it finish
+        try:
+            s.down()
+        finally:
+            sys.stderr.write("integration suite: terminated by signal %d\n" % signum)
+            sys.stderr.write(_state["logs"])
+            sys.stderr.flush()
+            os._exit(128 + signum)
+    os._exit(128 + signum)
+
+
+@pytest.fixture(scope="session")
+def stack(request):
+    global _active_stack
+    for tool in ("nginx", "mariadbd", "mariadb"):
+        if shutil.which(tool, path=_clean_env()["PATH"]) is None:
+            pytest.skip("%s is not installed" % tool)
+    s = Stack()
+    _active_stack = s
+    atexit.register(_stop_active_stack)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    request.addfinalizer(s.down)
+    try:
+        s.up()
+    except Exception:
+        _state["failed"] = True
+        raise
+    return s
+
+
+@pytest.fixture(scope="session")
+def ws_a(stack):
+    """A workspace with an admin key (admin_key/admin_key_id) and a member key."""
+    t = stack.new_tenant("ws-a")
+    t.member_user = t.new_user("member")
+    t.member_key_id, t.member_key = t.new_key(t.member_user, "member", "member")
+    return t
+
+
+@pytest.fixture(scope="session")
+def ws_b(stack):
+    """Another workspace with an admin key."""
+    return stack.new_tenant("ws-b")
+
+
+@pytest.fixture
+def api(stack):
+    """An unauthenticated client."""
+    return stack.client()
+
+
+# --- reporting ------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        _state["failed"] = True
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _state["logs"]:
+        terminalreporter.section("stack logs (tails)")
+        terminalreporter.write(_state["logs"])

@@ -1,0 +1,121 @@
+"""Authorization: 401 for missing/malformed/unknown/revoked keys, 403 for a
+member key on admin routes; secrets never leak into errors."""
+
+import secrets
+
+import pytest
+
+from client import assert_error, assert_json
+
+KEYS = "/api/v1/api-keys"
+
+
+def _unknown_key():
+    # "ar_" + 43 url-safe base64 chars: the shape of a real key.
+    return "ar_" + secrets.token_urlsafe(32)[:43]
+
+
+def _newest_key_id(tenant):
+    return assert_json(tenant.api().get(KEYS + "?limit=1"), 200)[0]["id"]
+
+
+def test_unknown_key_shape():
+    k = _unknown_key()
+    assert len(k) == 46 and k.startswith("ar_")
+
+
+@pytest.mark.parametrize("authorization", [
+    None,
+    "",
+    "Basic abc",
+    "Basic YWRtaW46YWRtaW4=",
+    "Bearer",
+    "Bearer ",
+    "Bearer not-a-key",
+    "Bearer ar_",
+    "Bearer ar_short",
+    "bearer-ar_x",
+], ids=lambda a: repr(a))
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_bad_authorization_is_401(api, ws_a, authorization, method):
+    before = _newest_key_id(ws_a)
+    headers = {} if authorization is None else {"Authorization": authorization}
+    if method == "POST":
+        r = api.post(KEYS, json={"name": "x", "role": "admin"}, headers=headers)
+    else:
+        r = api.get(KEYS, headers=headers)
+    assert_error(r, 401, "AUTHORIZATION_ERROR")
+    after = _newest_key_id(ws_a)
+    assert after == before, "an unauthenticated POST created something"
+
+
+def test_unknown_well_formed_key_is_401(api):
+    key = _unknown_key()
+    for path in (KEYS, KEYS + "/" + "01a20848-db21-74de-bfc1-fbfb14793d01"):
+        r = api.get(path, key=key)
+        err = assert_error(r, 401, "AUTHORIZATION_ERROR")
+        assert key not in r.text and key[3:] not in r.text, err
+
+
+def test_key_from_another_header_position_is_401(api, ws_a):
+    # Trailing garbage after a valid key is malformed, not accepted.
+    r = api.get(KEYS, headers={"Authorization": "Bearer %s extra" % ws_a.admin_key})
+    assert_error(r, 401, "AUTHORIZATION_ERROR")
+    assert ws_a.admin_key not in r.text
+    # A valid key in another scheme is not a bearer token.
+    r = api.get(KEYS, headers={"Authorization": "Basic %s" % ws_a.admin_key})
+    assert_error(r, 401, "AUTHORIZATION_ERROR")
+    assert ws_a.admin_key not in r.text
+
+
+def test_bearer_scheme_is_case_insensitive(api, ws_a):
+    r = api.get(KEYS, headers={"Authorization": "bearer %s" % ws_a.admin_key})
+    assert_json(r, 200)
+
+
+def test_key_revoked_with_cli_is_401(stack, ws_a, api):
+    key_id, secret = ws_a.new_key(ws_a.admin_user, "admin", "to-revoke-cli")
+    assert_json(api.get(KEYS, key=secret), 200)
+    assert stack.ctl("key", "revoke", key_id) == ""
+    r = api.get(KEYS, key=secret)
+    err = assert_error(r, 401, "AUTHORIZATION_ERROR")
+    assert secret not in r.text and secret[3:] not in r.text, err
+    # Revoking again is fine; an unknown id is exit 1 with a message.
+    assert stack.ctl("key", "revoke", key_id) == ""
+    p = stack.ctl("key", "revoke", "01a20848-db21-74de-bfc1-fbfb14793d01", check=False)
+    assert p.returncode == 1 and p.stderr.strip(), p
+
+
+def test_key_revoked_through_api_is_401(ws_a, api):
+    key_id, secret = ws_a.new_key(ws_a.admin_user, "member", "to-revoke-api")
+    assert api.get(KEYS, key=secret).status == 403  # authenticated, not admin
+    r = ws_a.api().delete(KEYS + "/" + key_id)
+    assert assert_json(r, 200)["revoked_at"] is not None
+    for path in (KEYS, KEYS + "/" + key_id):
+        r = api.get(path, key=secret)
+        err = assert_error(r, 401, "AUTHORIZATION_ERROR")
+        assert secret not in r.text and secret[3:] not in r.text, err
+
+
+def test_member_key_is_403_on_admin_routes(ws_a, api):
+    member = ws_a.api(ws_a.member_key)
+    before = _newest_key_id(ws_a)
+    r = member.get(KEYS)
+    err = assert_error(r, 403, "AUTHORIZATION_ERROR")
+    assert ws_a.member_key not in r.text, err
+    r = member.post(KEYS, json={"name": "sneaky", "role": "admin"})
+    err = assert_error(r, 403, "AUTHORIZATION_ERROR")
+    assert ws_a.member_key not in r.text, err
+    r = member.get(KEYS + "/" + ws_a.admin_key_id)
+    assert_error(r, 403, "AUTHORIZATION_ERROR")
+    r = member.delete(KEYS + "/" + ws_a.admin_key_id)
+    assert_error(r, 403, "AUTHORIZATION_ERROR")
+    assert _newest_key_id(ws_a) == before, "a member key created a key"
+    # The admin key was not revoked by the member's attempt.
+    r = ws_a.api().get(KEYS + "/" + ws_a.admin_key_id)
+    assert assert_json(r, 200)["revoked_at"] is None
+
+
+def test_healthz_needs_no_key_even_with_a_bad_one(api):
+    r = api.get("/healthz", headers={"Authorization": "Bearer nonsense"})
+    assert assert_json(r, 200) == {"status": "ok", "db": "ok"}

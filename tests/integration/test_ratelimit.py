@@ -1,0 +1,72 @@
+"""Per-key rate limiting (nginx limit_req keyed on the API key)."""
+
+import threading
+import time
+
+from client import Client, assert_error, assert_json
+
+KEYS = "/api/v1/api-keys"
+THREADS = 32
+TOTAL = 3000
+
+
+def test_burst_on_one_key_is_429_and_other_keys_are_not(stack, ws_a):
+    _, hot = ws_a.new_key(ws_a.admin_user, "admin", "rate-hot")
+    _, cold = ws_a.new_key(ws_a.admin_user, "admin", "rate-cold")
+    lock = threading.Lock()
+    statuses = {}
+    limited = []  # the first few 429 responses
+    errors = []
+    first_429 = threading.Event()
+    stop = threading.Event()
+    deadline = time.monotonic() + 60
+
+    def worker(n):
+        c = Client(stack.url, key=hot, timeout=20, keepalive=True)
+        try:
+            for _ in range(n):
+                if stop.is_set() or time.monotonic() > deadline:
+                    break
+                r = c.get(KEYS + "?limit=1")
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if r.status == 429 and len(limited) < 5:
+                        limited.append(r)
+                if r.status == 429:
+                    first_429.set()
+        except Exception as e:  # reported by the main thread
+            with lock:
+                errors.append(repr(e))
+        finally:
+            c.close()
+
+    per_thread = -(-TOTAL // THREADS)
+    threads = [threading.Thread(target=worker, args=(per_thread,), daemon=True)
+               for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    try:
+        got = first_429.wait(timeout=60)
+        # While the hot key is being limited, another key is served normally.
+        during = stack.client(cold).get(KEYS + "?limit=1") if got else None
+    finally:
+        # Let the burst run on a moment so the hot key is well over its limit.
+        time.sleep(0.2)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    print("ratelimit statuses", statuses)
+    assert not any(t.is_alive() for t in threads), "a load thread did not finish"
+    assert not errors, errors[:5]
+    assert got, "no 429 after %r" % statuses
+    assert set(statuses) <= {200, 429}, "unexpected statuses under load: %r" % statuses
+    for r in limited:
+        assert_error(r, 429, "RATE_LIMIT_EXCEEDED")
+        retry = r.header("Retry-After")
+        assert retry is not None and retry.isdigit() and int(retry) >= 1, retry
+    assert_json(during, 200)
+    # Right after: the other key is still fine.
+    assert_json(stack.client(cold).get(KEYS + "?limit=1"), 200)
+    # And the hot key recovers once the bucket has drained (BURST / RATE s).
+    time.sleep(stack.burst / stack.rate + 1)
+    assert_json(stack.client(hot).get(KEYS + "?limit=1"), 200)
