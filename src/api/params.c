@@ -1,6 +1,7 @@
 #include "params.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,4 +108,117 @@ params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 		    name, maxbytes), -1;
 	*out = v;
 	return 0;
+}
+
+int
+params_query_int(struct request_ctx *ctx, const char *name, long long min, long long max,
+    long long dflt, long long *out)
+{
+	char buf[32], *end;
+	int rc;
+
+	*out = dflt;
+	rc = http_query_param(ctx->req->query, name, buf, sizeof(buf));
+	if (rc == 1) {
+		errno = 0;
+		*out = strtoll(buf, &end, 10);
+		if (errno != 0 || end == buf || *end != '\0' || *out < min || *out > max)
+			rc = -1;
+	}
+	if (rc == -1) {
+		*out = dflt;
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must be an integer from %lld to %lld",
+		    name, min, max), -1;
+	}
+	return rc;
+}
+
+int
+params_query_id(struct request_ctx *ctx, const char *name, char out[ID_BUFSZ])
+{
+	int rc = http_query_param(ctx->req->query, name, out, ID_BUFSZ);
+
+	if (rc == 1 && !id_valid(out))
+		rc = -1;
+	if (rc != 1)
+		out[0] = '\0';
+	if (rc == -1)
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must be an id", name), -1;
+	return rc;
+}
+
+int
+params_query_csv(struct request_ctx *ctx, const char *name, const char *const *choices,
+    char *out, size_t outsz)
+{
+	const char *item, *end;
+	size_t len, i;
+	int rc = http_query_param(ctx->req->query, name, out, outsz);
+
+	if (rc == 0)
+		return 0;
+	if (rc == -1)
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: malformed or too long", name), -1;
+	for (item = out;; item = end + 1) {
+		end = strchr(item, ',');
+		len = end != NULL ? (size_t)(end - item) : strlen(item);
+		for (i = 0; choices[i] != NULL; i++)
+			if (strlen(choices[i]) == len && strncmp(item, choices[i], len) == 0)
+				break;
+		if (choices[i] == NULL) {
+			char allowed[256] = "";
+			size_t n = 0;
+
+			/* The bad item is not echoed: query bytes need not be UTF-8. */
+			for (i = 0; choices[i] != NULL && n < sizeof(allowed); i++)
+				n += (size_t)snprintf(allowed + n, sizeof(allowed) - n, "%s%s",
+				    i > 0 ? ", " : "", choices[i]);
+			out[0] = '\0';
+			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s}", "field", name),
+			    "%s: each comma-separated item must be one of: %s", name, allowed), -1;
+		}
+		if (end == NULL)
+			return 1;
+	}
+}
+
+int
+params_bool(struct request_ctx *ctx, json_t *obj, const char *name, int flags, int *out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (v == NULL || (json_is_null(v) && (flags & FIELD_NULLABLE))) {
+		if (!(flags & FIELD_REQUIRED))
+			return 0;
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: is required", name), -1;
+	}
+	if (!json_is_boolean(v))
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must be a boolean", name), -1;
+	*out = json_is_true(v);
+	return 0;
+}
+
+int
+params_query_bool(struct request_ctx *ctx, const char *name, int dflt, int *out)
+{
+	char buf[8];
+	int rc = http_query_param(ctx->req->query, name, buf, sizeof(buf));
+
+	*out = dflt;
+	if (rc == 0)
+		return 0;
+	if (rc == 1 && (strcmp(buf, "true") == 0 || strcmp(buf, "1") == 0))
+		*out = 1;
+	else if (rc == 1 && (strcmp(buf, "false") == 0 || strcmp(buf, "0") == 0))
+		*out = 0;
+	else
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", name), "%s: must be true or false", name), -1;
+	return 1;
 }

@@ -45,4 +45,29 @@ int params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flag
 int params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
     size_t maxbytes, json_t **out);
 
+/*
+ * Query parameters. Each returns 1 when the parameter is present and valid,
+ * 0 when it is absent, and -1 after sending 400 INVALID_INPUT naming it.
+ */
+
+/* An integer from min to max; *out is dflt when absent. */
+int params_query_int(struct request_ctx *ctx, const char *name, long long min,
+    long long max, long long dflt, long long *out);
+
+/* A well-formed id, copied into out ("" when absent). */
+int params_query_id(struct request_ctx *ctx, const char *name, char out[ID_BUFSZ]);
+
+/*
+ * A comma-separated list whose every item is one of the NULL-terminated
+ * choices (e.g. status=running,failed), copied into out as given.
+ */
+int params_query_csv(struct request_ctx *ctx, const char *name,
+    const char *const *choices, char *out, size_t outsz);
+
+/* A boolean field; *out is left as it is when absent (or null with FIELD_NULLABLE). */
+int params_bool(struct request_ctx *ctx, json_t *obj, const char *name, int flags, int *out);
+
+/* A boolean query parameter: true/false or 1/0; *out is dflt when absent. */
+int params_query_bool(struct request_ctx *ctx, const char *name, int dflt, int *out);
+
 #endif

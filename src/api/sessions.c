@@ -18,7 +18,8 @@
 #include "params.h"
 
 #define SESSION_METADATA_MAX (64 * 1024)
-#define SESSION_PERSONA_MAX 255
+/* Longer strings name no agent either, but are not worth a lookup. */
+#define SESSION_REF_MAX 255
 
 #define SESSION_COLUMNS \
 	"id, agent_id, agent_version, agent_version_id, status, metadata, last_seq," \
@@ -152,8 +153,8 @@ sess_create(struct request_ctx *ctx)
 
 	if (http_json_body(ctx->req, &body, 1) == -1)
 		return -1;
-	if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, ID_LEN, &agent_id) == -1 ||
-	    params_string(ctx, body, "persona_id", FIELD_NULLABLE, SESSION_PERSONA_MAX,
+	if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, SESSION_REF_MAX, &agent_id) == -1 ||
+	    params_string(ctx, body, "persona_id", FIELD_NULLABLE, SESSION_REF_MAX,
 	        &persona) == -1 ||
 	    params_object(ctx, body, "metadata", FIELD_NULLABLE, SESSION_METADATA_MAX,
 	        &meta) == -1)

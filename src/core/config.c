@@ -221,7 +221,9 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 		    cfg->log_level);
 		return -1;
 	}
-	if (cfg->security_master_key[0] != '\0' && strlen(cfg->security_master_key) != 64) {
+	if (cfg->security_master_key[0] != '\0' &&
+	    (strlen(cfg->security_master_key) != 64 ||
+	        strspn(cfg->security_master_key, "0123456789abcdefABCDEF") != 64)) {
 		snprintf(err, errsz, "security.master_key: must be 64 hex characters");
 		return -1;
 	}

@@ -85,7 +85,7 @@ db_is_conn_error(unsigned int e)
 {
 	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST ||
 	    e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ||
-	    e == ER_CONNECTION_KILLED || e == 1927 /* ER_CONNECTION_KILLED alias */ ||
+	    e == ER_CONNECTION_KILLED ||
 	    e == CR_COMMANDS_OUT_OF_SYNC;
 }
 

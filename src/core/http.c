@@ -167,6 +167,46 @@ http_send_json(struct http_request *req, int status, json_t *body)
 	return http_send_json_h(req, status, NULL, body);
 }
 
+/*
+ * Makes s valid UTF-8 in place: an invalid or cut-off sequence (vsnprintf
+ * may truncate inside a character; a path may hold any byte) becomes '?',
+ * so the error body can always be built.
+ */
+static void
+http_utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p != '\0') {
+		size_t n, i;
+		unsigned int cp;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			n = 2, cp = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			n = 3, cp = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			n = 4, cp = *p & 0x07;
+		else {
+			*p++ = '?';
+			continue;
+		}
+		for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
+			cp = (cp << 6) | (p[i] & 0x3f);
+		if (i < n || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff)) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 static int
 http_send_verror(struct http_request *req, int status, enum err_code code,
     const char *extra_headers, json_t *details, const char *fmt, va_list ap)
@@ -174,7 +214,8 @@ http_send_verror(struct http_request *req, int status, enum err_code code,
 	char msg[512];
 	json_t *body;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): callers va_start it */
+	http_utf8_clean(msg);
 	body = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", err_code_name(code),
 	    "message", msg, "details", details != NULL ? details : json_object(),
 	    "request_id", req->request_id);

@@ -15,7 +15,7 @@
  */
 void id_new(char out[ID_BUFSZ]);
 
-/* The same, from a given clock (ms since the epoch) and 10 random bytes; for tests. */
+/* The same, from a given clock (ms since the epoch), rand_a and 8 random bytes; for tests. */
 void id_from_parts(char out[ID_BUFSZ], uint64_t unix_ms, uint16_t rand_a,
     const unsigned char rand_b[8]);
 

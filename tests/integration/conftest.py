@@ -264,14 +264,26 @@ def _on_sigterm(signum, frame):
             busy = s._stopped
         if busy:
             return  # a teardown is already running; let it finish
+        _state["failed"] = True  # an interrupted run: show the logs
         try:
             s.down()
         finally:
-            sys.stderr.write("integration suite: terminated by signal %d\n" % signum)
-            sys.stderr.write(_state["logs"])
-            sys.stderr.flush()
+            _uncaptured_write("integration suite: terminated by signal %d; stack %s stopped\n%s"
+                              % (signum, s.dir, _state["logs"]))
             os._exit(128 + signum)
     os._exit(128 + signum)
+
+
+def _uncaptured_write(text):
+    """Writes to the real stderr even while pytest captures output."""
+    capman = _state.get("capman")
+    if capman is not None:
+        try:
+            capman.suspend_global_capture(in_=False)
+        except Exception:
+            pass
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 @pytest.fixture(scope="session")
@@ -316,6 +328,10 @@ def api(stack):
 
 
 # --- reporting ------------------------------------------------------------------
+
+
+def pytest_configure(config):
+    _state["capman"] = config.pluginmanager.getplugin("capturemanager")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -70,3 +70,42 @@ def test_burst_on_one_key_is_429_and_other_keys_are_not(stack, ws_a):
     # And the hot key recovers once the bucket has drained (BURST / RATE s).
     time.sleep(stack.burst / stack.rate + 1)
     assert_json(stack.client(hot).get(KEYS + "?limit=1"), 200)
+
+
+def test_limit_is_per_key_not_per_header_spelling(stack, ws_a):
+    """The app accepts "Bearer", "bearer", ... and any run of spaces before the
+    key, so the limit must count the key, however the header spells it."""
+    _, key = ws_a.new_key(ws_a.admin_user, "admin", "rate-spelling")
+    schemes = ("Bearer", "bearer", "BEARER", "BeArEr")
+    lock = threading.Lock()
+    statuses = {}
+    limited = threading.Event()
+    deadline = time.monotonic() + 60
+
+    def worker(t):
+        c = Client(stack.url, timeout=20, keepalive=True)
+        try:
+            for i in range(-(-TOTAL // THREADS)):
+                if limited.is_set() or time.monotonic() > deadline:
+                    break
+                n = t * 1000 + i
+                auth = schemes[n % 4] + " " * (n % 64 + 1) + key
+                r = c.get(KEYS + "?limit=1", headers={"Authorization": auth})
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                if r.status == 429:
+                    limited.set()
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker, args=(t,), daemon=True)
+               for t in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    assert not any(t.is_alive() for t in threads), "a load thread did not finish"
+    assert set(statuses) <= {200, 429}, statuses
+    assert limited.is_set(), \
+        "no 429 for one key spelled %d ways: %r (limit %d r/s, burst %d)" % (
+            4 * 64, statuses, stack.rate, stack.burst)

@@ -1,8 +1,10 @@
 """Unknown routes (404), wrong methods (405 + Allow), and the /v1 alias."""
 
+import http.client
+
 import pytest
 
-from client import assert_error, assert_json, random_uuid7
+from client import Response, assert_error, assert_json, random_uuid7
 
 KEYS = "/api/v1/api-keys"
 
@@ -90,7 +92,8 @@ def test_v1_alias_create_get_delete(ws_a):
 
 
 
-@pytest.mark.parametrize("case", ["trace", "header-too-large", "uri-too-long"])
+@pytest.mark.parametrize("case", ["trace", "header-too-large", "uri-too-long",
+                                  "two-authorization-headers"])
 def test_nginx_rejections_answer_json(ws_a, case):
     """Requests nginx turns away itself still get the contract's error body."""
     admin = ws_a.api()
@@ -101,7 +104,22 @@ def test_nginx_rejections_answer_json(ws_a, case):
         r = admin.get(KEYS, headers={"Authorization": "Bearer " + "a" * 20000})
         assert r.status in (400, 431, 494), r
         assert_error(r, r.status, "INVALID_INPUT")
-    else:
+    elif case == "uri-too-long":
         r = admin.get("/api/v1/" + "a" * 20000)
         assert r.status in (404, 414), r
         assert_error(r, r.status, "INVALID_INPUT" if r.status == 414 else "RESOURCE_NOT_FOUND")
+    else:
+        conn = http.client.HTTPConnection(admin.host, admin.port, timeout=30)
+        try:
+            conn.putrequest("GET", KEYS)
+            conn.putheader("Authorization", "Bearer " + ws_a.admin_key)
+            conn.putheader("Authorization", "Bearer " + ws_a.member_key)
+            conn.endheaders()
+            resp = conn.getresponse()
+            r = Response(resp.status, resp.reason, resp.headers, resp.read())
+        finally:
+            conn.close()
+        assert r.status in (400, 401), r
+        err = assert_error(r, r.status, "INVALID_INPUT" if r.status == 400
+                           else "AUTHORIZATION_ERROR")
+        assert ws_a.admin_key not in r.text and ws_a.member_key not in r.text, err

@@ -150,27 +150,26 @@ test_load_file_overrides(void **state)
 	const char *path;
 
 	(void)state;
-	path = write_ini(
-	    "; agentrun test configuration\n"
-	    "[database]\n"
-	    "host = db.internal\n"
-	    "port = 3307\n"
-	    "password = s3cret\n"
-	    "\n"
-	    "[api]\n"
-	    "workers = 8\n"
-	    "\n"
-	    "[tools]\n"
-	    "allow_private = yes\n"
-	    "\n"
-	    "[billing]\n"
-	    "credits_per_usd = 0\n"
-	    "\n"
-	    "[security]\n"
-	    "master_key = " HEX64 "\n"
-	    "\n"
-	    "[log]\n"
-	    "level = debug\n");
+	path = write_ini("; agentrun test configuration\n"
+			 "[database]\n"
+			 "host = db.internal\n"
+			 "port = 3307\n"
+			 "password = s3cret\n"
+			 "\n"
+			 "[api]\n"
+			 "workers = 8\n"
+			 "\n"
+			 "[tools]\n"
+			 "allow_private = yes\n"
+			 "\n"
+			 "[billing]\n"
+			 "credits_per_usd = 0\n"
+			 "\n"
+			 "[security]\n"
+			 "master_key = " HEX64 "\n"
+			 "\n"
+			 "[log]\n"
+			 "level = debug\n");
 	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
 	assert_string_equal(cfg.db_host, "db.internal");
 	assert_int_equal(cfg.db_port, 3307);
@@ -227,7 +226,14 @@ static void
 test_bad_int(void **state)
 {
 	static const char *const bad[] = {
-		"abc", "70000", "0", "-1", "", "3306x", "33 06", "1e3",
+		"abc",
+		"70000",
+		"0",
+		"-1",
+		"",
+		"3306x",
+		"33 06",
+		"1e3",
 		"99999999999999999999999",
 	};
 	struct config cfg;
@@ -237,8 +243,8 @@ test_bad_int(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		config_defaults(&cfg);
 		err[0] = '\0';
-		assert_int_equal(config_set(&cfg, "database", "port", bad[i], err,
-		    sizeof(err)), -1);
+		assert_int_equal(
+		    config_set(&cfg, "database", "port", bad[i], err, sizeof(err)), -1);
 		assert_non_null(strstr(err, "database.port"));
 		/* A rejected value leaves the old one in place. */
 		assert_int_equal(cfg.db_port, 3306);
@@ -288,20 +294,20 @@ test_bool(void **state)
 	config_defaults(&cfg);
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
 		cfg.tools_allow_private = 0;
-		assert_int_equal(config_set(&cfg, "tools", "allow_private", yes[i],
-		    err, sizeof(err)), 0);
+		assert_int_equal(
+		    config_set(&cfg, "tools", "allow_private", yes[i], err, sizeof(err)), 0);
 		assert_int_equal(cfg.tools_allow_private, 1);
 	}
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
 		cfg.tools_allow_private = 1;
-		assert_int_equal(config_set(&cfg, "tools", "allow_private", no[i],
-		    err, sizeof(err)), 0);
+		assert_int_equal(
+		    config_set(&cfg, "tools", "allow_private", no[i], err, sizeof(err)), 0);
 		assert_int_equal(cfg.tools_allow_private, 0);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		assert_int_equal(config_set(&cfg, "tools", "allow_private", bad[i],
-		    err, sizeof(err)), -1);
+		assert_int_equal(
+		    config_set(&cfg, "tools", "allow_private", bad[i], err, sizeof(err)), -1);
 		assert_non_null(strstr(err, "tools.allow_private"));
 	}
 }

@@ -115,8 +115,7 @@ header_value(const struct response *r, const char *name, char *out, size_t outsz
  * reference into *root, which the caller decrefs).
  */
 static json_t *
-check_error(const struct sink *s, int status, const char *code, const char *reqid,
-    json_t **root)
+check_error(const struct sink *s, int status, const char *code, const char *reqid, json_t **root)
 {
 	struct response r;
 	char line[64], val[256];
@@ -335,8 +334,8 @@ test_request_id_kept(void **state)
 
 	(void)state;
 	memset(&req, 0, sizeof(req));
-	http_set_request_id(&req, "abc-123.x:Y");
-	assert_string_equal(req.request_id, "abc-123.x:Y");
+	http_set_request_id(&req, "abc-123.x:Y_z");
+	assert_string_equal(req.request_id, "abc-123.x:Y_z");
 
 	http_set_request_id(&req, "0193a1b2-c3d4-7abc-bfff-ffffffffffff");
 	assert_string_equal(req.request_id, "0193a1b2-c3d4-7abc-bfff-ffffffffffff");
@@ -352,8 +351,13 @@ static void
 test_request_id_replaced(void **state)
 {
 	static const char *const bad[] = {
-		"has space", "", "a\r\nX-Evil: 1", "semi;colon", "quote\"", "slash/",
-		"under_score", "caf\xc3\xa9",
+		"has space",
+		"",
+		"a\r\nX-Evil: 1",
+		"semi;colon",
+		"quote\"",
+		"slash/",
+		"caf\xc3\xa9",
 	};
 	struct http_request req;
 	char big[201];
@@ -392,8 +396,8 @@ test_send(void **state)
 
 	(void)state;
 	req_init(&req, &s);
-	assert_int_equal(http_send(&req, 200, "X-One: 1\r\nX-Two: 2\r\n", "text/plain",
-	    "hello", 5), 0);
+	assert_int_equal(
+	    http_send(&req, 200, "X-One: 1\r\nX-Two: 2\r\n", "text/plain", "hello", 5), 0);
 	assert_int_equal(req.status, 200);
 	assert_true(req.responded);
 	parse_response(&s, &r);
@@ -445,8 +449,7 @@ test_send_json(void **state)
 
 	(void)state;
 	req_init(&req, &s);
-	assert_int_equal(http_send_json(&req, 201, json_pack("{s:i, s:s}", "a", 1,
-	    "b", "x")), 0);
+	assert_int_equal(http_send_json(&req, 201, json_pack("{s:i, s:s}", "a", 1, "b", "x")), 0);
 	parse_response(&s, &r);
 	assert_int_equal(r.status, 201);
 	assert_true(header_value(&r, "Content-Type", val, sizeof(val)));
@@ -471,8 +474,9 @@ test_send_json(void **state)
 	assert_int_equal(req.status, 500);
 	root = json_loadb(r.body, r.bodylen, 0, NULL);
 	assert_non_null(root);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(root, "error"),
-	    "code")), "INTERNAL_ERROR");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(root, "error"), "code")),
+	    "INTERNAL_ERROR");
 	json_decref(root);
 }
 
@@ -485,14 +489,14 @@ test_send_error(void **state)
 
 	(void)state;
 	req_init(&req, &s);
-	assert_int_equal(http_send_error(&req, 404, ERR_NOT_FOUND, NULL,
-	    "run %s not found", "abc"), 0);
+	assert_int_equal(
+	    http_send_error(&req, 404, ERR_NOT_FOUND, NULL, "run %s not found", "abc"), 0);
 	assert_int_equal(strncmp(s.buf, "Status: 404 Not Found\r\n", 23), 0);
 	assert_int_equal(req.status, 404);
 	assert_true(req.responded);
 	err = check_error(&s, 404, "RESOURCE_NOT_FOUND", "req-1", &root);
-	assert_string_equal(json_string_value(json_object_get(err, "message")),
-	    "run abc not found");
+	assert_string_equal(
+	    json_string_value(json_object_get(err, "message")), "run abc not found");
 	assert_int_equal(json_object_size(json_object_get(err, "details")), 0);
 	json_decref(root);
 }
@@ -508,13 +512,14 @@ test_send_error_details(void **state)
 	req_init(&req, &s);
 	http_set_request_id(&req, NULL);
 	assert_int_equal(http_send_error(&req, 400, ERR_INVALID_INPUT,
-	    json_pack("{s:s}", "field", "model"), "%s is required", "model"), 0);
+			     json_pack("{s:s}", "field", "model"), "%s is required", "model"),
+	    0);
 	err = check_error(&s, 400, "INVALID_INPUT", req.request_id, &root);
 	assert_true(id_valid(req.request_id));
 	details = json_object_get(err, "details");
 	assert_string_equal(json_string_value(json_object_get(details, "field")), "model");
-	assert_string_equal(json_string_value(json_object_get(err, "message")),
-	    "model is required");
+	assert_string_equal(
+	    json_string_value(json_object_get(err, "message")), "model is required");
 	json_decref(root);
 }
 
@@ -529,8 +534,9 @@ test_send_error_h(void **state)
 
 	(void)state;
 	req_init(&req, &s);
-	assert_int_equal(http_send_error_h(&req, 405, ERR_METHOD_NOT_ALLOWED,
-	    "Allow: GET\r\n", NULL, "method %s not allowed", "PUT"), 0);
+	assert_int_equal(http_send_error_h(&req, 405, ERR_METHOD_NOT_ALLOWED, "Allow: GET\r\n",
+			     NULL, "method %s not allowed", "PUT"),
+	    0);
 	assert_int_equal(strncmp(s.buf, "Status: 405 Method Not Allowed\r\n", 32), 0);
 	check_error(&s, 405, "METHOD_NOT_ALLOWED", "req-1", &root);
 	parse_response(&s, &r);
@@ -564,6 +570,26 @@ test_send_error_long_utf8(void **state)
 	err = check_error(&s, 400, "INVALID_INPUT", "req-1", &root);
 	msg = json_string_value(json_object_get(err, "message"));
 	assert_true(strlen(msg) > 0 && strlen(msg) < 512);
+	json_decref(root);
+}
+
+/*
+ * KNOWN BUG (src/core/http.c, http_send_verror): the same happens when the
+ * message echoes bytes that are not UTF-8, e.g. src/api/dispatch.c's
+ * "no route for %s" with a path nginx decoded from "/%ff": the 404 becomes
+ * a 500 "out of memory".
+ */
+static void
+test_send_error_invalid_utf8(void **state)
+{
+	struct http_request req;
+	struct sink s;
+	json_t *root;
+
+	(void)state;
+	req_init(&req, &s);
+	http_send_error(&req, 404, ERR_NOT_FOUND, NULL, "no route for %s", "/\xff");
+	check_error(&s, 404, "RESOURCE_NOT_FOUND", "req-1", &root);
 	json_decref(root);
 }
 
@@ -636,7 +662,12 @@ static void
 test_json_body_malformed(void **state)
 {
 	static const char *const bad[] = {
-		"{", "{\"a\":}", "not json", "   ", "{\"a\":1} trailing", "{'a':1}",
+		"{",
+		"{\"a\":}",
+		"not json",
+		"   ",
+		"{\"a\":1} trailing",
+		"{'a':1}",
 		"{\"a\":1,}",
 	};
 	struct http_request req;
@@ -652,8 +683,8 @@ test_json_body_malformed(void **state)
 		assert_null(v);
 		assert_int_equal(req.status, 400);
 		err = check_error(&s, 400, "INVALID_INPUT", "req-1", &root);
-		assert_true(json_is_integer(json_object_get(json_object_get(err, "details"),
-		    "line")));
+		assert_true(
+		    json_is_integer(json_object_get(json_object_get(err, "details"), "line")));
 		json_decref(root);
 		free(req.body);
 	}
@@ -756,8 +787,8 @@ test_err_codes(void **state)
 	}
 	assert_string_equal(err_code_name(ERR__MAX), "INTERNAL_ERROR");
 	assert_int_equal(err_code_status(ERR__MAX), 500);
-	assert_string_equal(err_code_name((enum err_code)-1), "INTERNAL_ERROR");
-	assert_int_equal(err_code_status((enum err_code)-1), 500);
+	assert_string_equal(err_code_name((enum err_code)(-1)), "INTERNAL_ERROR");
+	assert_int_equal(err_code_status((enum err_code)(-1)), 500);
 }
 
 static void
@@ -800,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_send_error_details),
 		cmocka_unit_test(test_send_error_h),
 		cmocka_unit_test(test_send_error_long_utf8),
+		cmocka_unit_test(test_send_error_invalid_utf8),
 		cmocka_unit_test(test_json_body_ok),
 		cmocka_unit_test(test_json_body_empty),
 		cmocka_unit_test(test_json_body_malformed),

@@ -94,8 +94,9 @@ test_params(void **state)
 	unsigned allow;
 
 	(void)state;
-	assert_int_equal(match("GET", "/api/v1/runs/0193a1b2-c3d4-7abc-bfff-ffffffffffff",
-	    &m, &allow), ROUTER_OK);
+	assert_int_equal(
+	    match("GET", "/api/v1/runs/0193a1b2-c3d4-7abc-bfff-ffffffffffff", &m, &allow),
+	    ROUTER_OK);
 	assert_ptr_equal(m.route, &table[R_RUN]);
 	assert_int_equal(m.nparams, 1);
 	assert_string_equal(m.params[0], "0193a1b2-c3d4-7abc-bfff-ffffffffffff");
@@ -105,8 +106,7 @@ test_params(void **state)
 	assert_int_equal(m.nparams, 1);
 	assert_string_equal(m.params[0], "abc");
 
-	assert_int_equal(match("PATCH", "/api/v1/agents/ag1/versions/42", &m, &allow),
-	    ROUTER_OK);
+	assert_int_equal(match("PATCH", "/api/v1/agents/ag1/versions/42", &m, &allow), ROUTER_OK);
 	assert_ptr_equal(m.route, &table[R_VERSION]);
 	assert_int_equal(m.nparams, 2);
 	assert_string_equal(m.params[0], "ag1");
@@ -152,9 +152,9 @@ test_not_found(void **state)
 		"/",
 		"",
 		"/API/V1/RUNS",
-		"/api/v1/runs/",           /* empty {id} */
-		"/api/v1/runs//cancel",    /* empty {id} */
-		"/api/v1/runs/abc/extra",  /* trailing extra segment */
+		"/api/v1/runs/", /* empty {id} */
+		"/api/v1/runs//cancel", /* empty {id} */
+		"/api/v1/runs/abc/extra", /* trailing extra segment */
 		"/api/v1/runs/abc/cancel/x",
 		"/api/v1/runs/abc/",
 		"/api/v1/agents/a/versions/",
@@ -188,8 +188,7 @@ test_bad_method(void **state)
 	assert_int_equal(match("PATCH", "/api/v1/runs/abc", &m, &allow), ROUTER_BAD_METHOD);
 	assert_int_equal(allow, HTTP_GET | HTTP_DELETE);
 
-	assert_int_equal(match("GET", "/api/v1/runs/abc/cancel", &m, &allow),
-	    ROUTER_BAD_METHOD);
+	assert_int_equal(match("GET", "/api/v1/runs/abc/cancel", &m, &allow), ROUTER_BAD_METHOD);
 	assert_int_equal(allow, HTTP_POST);
 
 	/* A method the router does not know is still a 405 on a known path. */
@@ -214,8 +213,8 @@ test_allow_header(void **state)
 	router_allow_header(HTTP_DELETE | HTTP_GET, out, sizeof(out));
 	assert_string_equal(out, "GET, DELETE");
 
-	router_allow_header(HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE,
-	    out, sizeof(out));
+	router_allow_header(
+	    HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE, out, sizeof(out));
 	assert_string_equal(out, "GET, POST, PUT, PATCH, DELETE");
 
 	memset(out, 'x', sizeof(out));
