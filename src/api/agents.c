@@ -319,7 +319,7 @@ agents_patch(struct request_ctx *ctx, const char *id)
 
 	memset(&w, 0, sizeof(w));
 	w.workspace_id = ctx->auth.workspace_id;
-	snprintf(w.id, sizeof(w.id), "%s", id);
+	memcpy(w.id, id, sizeof(w.id)); /* id_valid: exactly ID_LEN characters */
 	if (http_json_body(ctx->req, &body, 1) == -1)
 		return -1;
 	if (agents_fields(ctx, body, &w) == -1)

@@ -92,10 +92,14 @@ keys_create(struct request_ctx *ctx)
 		}
 	} else if (email != NULL) {
 		found = accounts_user_find(ctx->db, ctx->auth.workspace_id, NULL, email, user_id);
-		if (found == 0)
-			found = accounts_user_create(ctx->db, ctx->auth.workspace_id, email,
-			    uname, user_id) == 0 ? 1 : -1;
-		if (found == -1) {
+		if (found == 0 && accounts_user_create(ctx->db, ctx->auth.workspace_id, email,
+		        uname, user_id) == 0)
+			found = 1;
+		else if (found == 0 && db_last_err(ctx->db) == DB_ERR_DUPLICATE)
+			/* A concurrent request created that user first: use it. */
+			found = accounts_user_find(ctx->db, ctx->auth.workspace_id, NULL, email,
+			    user_id);
+		if (found != 1) {
 			api_db_failure(ctx, "user_create");
 			goto out;
 		}

@@ -12,6 +12,7 @@
 #include "byok.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -286,7 +287,8 @@ h_byok_route(struct request_ctx *ctx)
 	if (db_query(ctx->db, routes_sql_delete, p, 2, NULL) == -1)
 		return api_db_failure(ctx, "route_delete");
 	if (db_affected(ctx->db) == 0)
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "route %s not found", id);
+		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "route %s not found",
+		    id);
 	found = byok_load(ctx, routes_sql_get_any, id, &res);
 	if (found == 1)
 		rc = http_send_json(ctx->req, 200, byok_view(res, 0));
@@ -294,6 +296,26 @@ h_byok_route(struct request_ctx *ctx)
 		rc = api_db_failure(ctx, "route_get");
 	db_result_free(res);
 	return rc;
+}
+
+int
+byok_route_load(struct request_ctx *ctx, const char *route_id, struct byok_route *out)
+{
+	struct db_result *res = NULL;
+	int found;
+
+	memset(out, 0, sizeof(*out));
+	if (route_id == NULL || !id_valid(route_id))
+		return 0;
+	if ((found = byok_load(ctx, routes_sql_get, route_id, &res)) == 1) {
+		snprintf(out->id, sizeof(out->id), "%s", db_cell(res, 0, 0));
+		snprintf(out->provider, sizeof(out->provider), "%s", db_cell(res, 0, 2));
+		snprintf(out->model, sizeof(out->model), "%s", db_cell(res, 0, 3));
+		if (db_cell(res, 0, 4) != NULL)
+			snprintf(out->base_url, sizeof(out->base_url), "%s", db_cell(res, 0, 4));
+	}
+	db_result_free(res);
+	return found;
 }
 
 int

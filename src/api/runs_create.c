@@ -444,8 +444,8 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 	t.user_turn = rr->message != NULL ? strdup(rr->message) :
 	    prompt_render_user(t.av.prompt_template, rr->input);
 	t.input_text = json_dumps(rr->input, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	t.metadata_text = json_dumps(rr->metadata != NULL ? rr->metadata : json_object(),
-	    JSON_COMPACT | JSON_REAL_PRECISION(15));
+	t.metadata_text = rr->metadata != NULL ?
+	    json_dumps(rr->metadata, JSON_COMPACT | JSON_REAL_PRECISION(15)) : strdup("{}");
 	if (t.user_turn == NULL || t.input_text == NULL || t.metadata_text == NULL) {
 		http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory");
 		goto out;

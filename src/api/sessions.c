@@ -153,7 +153,8 @@ sess_create(struct request_ctx *ctx)
 
 	if (http_json_body(ctx->req, &body, 1) == -1)
 		return -1;
-	if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, SESSION_REF_MAX, &agent_id) == -1 ||
+	if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, SESSION_REF_MAX,
+	        &agent_id) == -1 ||
 	    params_string(ctx, body, "persona_id", FIELD_NULLABLE, SESSION_REF_MAX,
 	        &persona) == -1 ||
 	    params_object(ctx, body, "metadata", FIELD_NULLABLE, SESSION_METADATA_MAX,

@@ -359,7 +359,8 @@ vs_headers(struct vs *v, const json_t *h, const char *path, json_t **out)
 		n = strlen(name);
 		for (size_t i = 0; i <= n; i++)
 			lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-		snprintf(sub, sizeof(sub), "%s.%s", path, name);
+		if (snprintf(sub, sizeof(sub), "%s.%s", path, name) >= (int)sizeof(sub))
+			return vs_fail(v, path, "header name too long");
 		if (vs_in(lower, vs_reserved_headers))
 			return vs_fail(v, sub, "is set by the server");
 		if (vs_string(v, val, sub, VS_HEADER_VALUE_MAX) == -1)

@@ -123,6 +123,7 @@ class Stack:
         self._lock = threading.Lock()
         self._stopped = False
         self._up_started = False
+        self.sanitizer_reports = []
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -169,12 +170,34 @@ class Stack:
             except (subprocess.TimeoutExpired, OSError) as e:
                 ok = False
                 sys.stderr.write("scripts/stack down failed: %s\n" % e)
-        if _state["failed"]:
+        self.sanitizer_reports = self.scan_sanitizer_reports()
+        if _state["failed"] or self.sanitizer_reports:
             _state["logs"] += self.log_tails()
         if ok:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             sys.stderr.write("stack directory kept for inspection: %s\n" % self.dir)
+
+    def scan_sanitizer_reports(self):
+        """Lines where ASan, LSan or UBSan reported from any daemon (the
+        debug build runs them all under the sanitizers)."""
+        found = []
+        logdir = os.path.join(self.dir, "log")
+        try:
+            names = sorted(os.listdir(logdir))
+        except OSError:
+            return found
+        for n in names:
+            try:
+                with open(os.path.join(logdir, n), "rb") as f:
+                    for line in f:
+                        text = line.decode("utf-8", "replace")
+                        if ("ERROR: AddressSanitizer" in text or "ERROR: LeakSanitizer" in text
+                                or "runtime error:" in text):
+                            found.append("%s: %s" % (n, text.strip()))
+            except OSError:
+                continue
+        return found
 
     def log_tails(self, lines=LOG_TAIL_LINES):
         logdir = os.path.join(self.dir, "log")
@@ -297,7 +320,14 @@ def stack(request):
     atexit.register(_stop_active_stack)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
-    request.addfinalizer(s.down)
+    def finish():
+        s.down()
+        reports = getattr(s, "sanitizer_reports", [])
+        if reports:
+            raise AssertionError("sanitizer reports in the daemons' logs:\n" +
+                                 "\n".join(reports[:20]))
+
+    request.addfinalizer(finish)
     try:
         s.up()
     except Exception:

@@ -131,15 +131,15 @@ class Seed:
         event writer would; returns their seqs."""
         last = int(self.sql("SELECT last_seq FROM sessions WHERE id = %s" % q(session))[0][0])
         seqs = list(range(last + 1, last + 1 + len(types)))
-        values = ", ".join(
-            "(%s, %d, %s, %s, %s, %s)" % (
-                q(session), s, q(self.ws), q(run), q(t),
-                q(data if data is not None else {"n": s}))
-            for s, t in zip(seqs, types))
-        self.sql(
-            "INSERT INTO events (session_id, seq, workspace_id, run_id, type, data)"
-            " VALUES %s; UPDATE sessions SET last_seq = %d WHERE id = %s;" % (
-                values, seqs[-1], q(session)))
+        rows = ["(%s, %d, %s, %s, %s, %s)" % (
+                    q(session), s, q(self.ws), q(run), q(t),
+                    q(data if data is not None else {"n": s}))
+                for s, t in zip(seqs, types)]
+        # One command-line argument stays well under the kernel's 128 KiB.
+        for i in range(0, len(rows), 200):
+            self.sql("INSERT INTO events (session_id, seq, workspace_id, run_id, type, data)"
+                     " VALUES " + ", ".join(rows[i:i + 200]))
+        self.sql("UPDATE sessions SET last_seq = %d WHERE id = %s" % (seqs[-1], q(session)))
         return seqs
 
     def row(self, table, id_, cols):
