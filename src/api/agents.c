@@ -208,7 +208,7 @@ agents_create(struct request_ctx *ctx)
 			versionspec_send_error(ctx, &verr);
 			goto out;
 		}
-		found = versionspec_check_route(ctx->db, w.workspace_id, spec, "version.", &verr);
+		found = versionspec_check_route(ctx, spec, "version.", &verr);
 		if (found == -1) {
 			api_db_failure(ctx, "route_get");
 			goto out;

@@ -24,6 +24,7 @@
 #include "../core/runops.h"
 #include "agentref.h"
 #include "api.h"
+#include "byok.h"
 #include "handlers.h"
 #include "params.h"
 #include "runview.h"
@@ -58,9 +59,6 @@ static const char rc_sql_run_insert[] =
 static const char rc_sql_message_insert[] =
     "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
     " VALUES (?, ?, ?, ?, 'user', ?, NOW(3))";
-static const char rc_sql_route[] =
-    "SELECT provider, model FROM routes WHERE workspace_id = ? AND id = ?"
-    " AND deleted_at IS NULL";
 static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
 static const char rc_sql_session_version[] =
     "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
@@ -318,19 +316,17 @@ rc_check(struct run_txn *t)
 	snprintf(t->model, sizeof(t->model), "%s", name != NULL ? name : "");
 	p[0] = dbp_str(ctx->auth.workspace_id);
 	if (rr->route_id != NULL) {
-		p[1] = dbp_str(rr->route_id);
-		if (!id_valid(rr->route_id))
-			goto bad_route;
-		if (db_query(ctx->db, rc_sql_route, p, 2, &res) == -1)
+		struct byok_route route;
+		int found = byok_route_load(ctx, rr->route_id, &route);
+
+		if (found == -1)
 			return api_db_failure(ctx, "route_get"), -1;
-		if (res->nrows == 0) {
-			db_result_free(res);
-			goto bad_route;
-		}
+		if (found == 0)
+			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+			    json_pack("{s:s}", "field", "route_id"), "route_id: no such route"), -1;
 		/* A route overrides the version's model for this run. */
-		snprintf(t->provider, sizeof(t->provider), "%s", db_cell(res, 0, 0));
-		snprintf(t->model, sizeof(t->model), "%s", db_cell(res, 0, 1));
-		db_result_free(res);
+		snprintf(t->provider, sizeof(t->provider), "%s", route.provider);
+		snprintf(t->model, sizeof(t->model), "%s", route.model);
 	}
 	if (rr->parent_run_id != NULL) {
 		int found = 0;
@@ -365,9 +361,6 @@ rc_check(struct run_txn *t)
 		json_decref(violations);
 	}
 	return 0;
-bad_route:
-	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-	    json_pack("{s:s}", "field", "route_id"), "route_id: no such route"), -1;
 }
 
 /*
@@ -621,6 +614,10 @@ rc_parse_common(struct request_ctx *ctx, json_t *body, struct run_request *rr, i
 static int
 rc_need_agent(struct request_ctx *ctx, struct run_request *rr)
 {
+	if (rr->agent_id != NULL && rr->persona_id != NULL)
+		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", "persona_id"),
+		    "give agent_id or persona_id, not both"), -1;
 	if (rr->agent_id == NULL && rr->persona_id == NULL)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
 		    json_pack("{s:s}", "field", "agent_id"),

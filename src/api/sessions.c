@@ -220,10 +220,8 @@ sess_list(struct request_ctx *ctx)
 
 	if (params_list(ctx, &lp) == -1)
 		return -1;
-	has_agent = http_query_param(ctx->req->query, "agent_id", agent_id, sizeof(agent_id));
-	if (has_agent == -1 || (has_agent == 1 && !id_valid(agent_id)))
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", "agent_id"), "agent_id: must be an agent id");
+	if ((has_agent = params_query_id(ctx, "agent_id", agent_id)) == -1)
+		return -1;
 	has_status = http_query_param(ctx->req->query, "status", status, sizeof(status));
 	if (has_status == 1) {
 		size_t i;
@@ -341,11 +339,8 @@ h_session_messages(struct request_ctx *ctx)
 	if (rc == -1)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
 		    json_pack("{s:s}", "field", "order"), "order: must be asc or desc");
-	has_after = http_query_param(ctx->req->query, "after", after, sizeof(after));
-	if (has_after == -1 || (has_after == 1 && !id_valid(after)))
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", "after"),
-		    "after: must be the id of a message from a previous page");
+	if ((has_after = params_query_id(ctx, "after", after)) == -1)
+		return -1;
 	if (asc && lp.has_before)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
 		    json_pack("{s:s}", "field", "before"),

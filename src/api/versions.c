@@ -61,14 +61,15 @@ enum {
 };
 
 struct ver_write {
+	struct request_ctx *ctx; /* for the route check inside a transaction */
 	enum ver_op op;
 	const char *workspace_id;
 	const char *agent_id;
-	long long n;          /* the version number (CREATE: allocated) */
-	const json_t *body;   /* PATCH: the client's fields; borrowed */
-	const json_t *spec;   /* CREATE: the normalised version; borrowed */
-	char id[ID_BUFSZ];    /* the version's id */
-	char status[16];      /* VER_NOT_DRAFT: the status found */
+	long long n;            /* the version number (CREATE: allocated) */
+	const json_t *body;     /* PATCH: the client's fields; borrowed */
+	const json_t *spec;     /* CREATE: the normalised version; borrowed */
+	char id[ID_BUFSZ];      /* the version's id */
+	char status[16];        /* VER_NOT_DRAFT: the status found */
 	struct vspec_error err; /* VER_INVALID */
 };
 
@@ -203,7 +204,7 @@ ver_patch_txn(struct db *db, void *arg)
 		goto out;
 	/* A stored route that was deleted since is only re-checked when the model changes. */
 	if (json_object_get(w->body, "model") != NULL &&
-	    (rc = versionspec_check_route(db, w->workspace_id, spec, "", &w->err)) != 0) {
+	    (rc = versionspec_check_route(w->ctx, spec, "", &w->err)) != 0) {
 		rc = rc == 1 ? VER_INVALID : -1;
 		goto out;
 	}
@@ -263,6 +264,7 @@ static int
 ver_path(struct request_ctx *ctx, struct ver_write *w, enum ver_op op, int with_n)
 {
 	memset(w, 0, sizeof(*w));
+	w->ctx = ctx;
 	w->op = op;
 	w->workspace_id = ctx->auth.workspace_id;
 	w->agent_id = ctx->match.params[0];
@@ -291,7 +293,7 @@ ver_create(struct request_ctx *ctx)
 		rc = ver_refused(ctx, VER_INVALID, &w);
 		goto out;
 	}
-	if ((rc = versionspec_check_route(ctx->db, w.workspace_id, spec, "", &w.err)) != 0) {
+	if ((rc = versionspec_check_route(ctx, spec, "", &w.err)) != 0) {
 		rc = ver_refused(ctx, rc == 1 ? VER_INVALID : -1, &w);
 		goto out;
 	}

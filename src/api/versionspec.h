@@ -48,12 +48,13 @@ int versionspec_normalize(const json_t *body, const json_t *base, const char *pr
 int versionspec_send_error(struct request_ctx *ctx, const struct vspec_error *err);
 
 /*
- * Checks spec's model.route_id (if any) names a route of the workspace that
- * is not deleted. 0 when fine (or no route_id); 1 when not, with err filled
- * (field prefix + "model.route_id"); -1 on a database error.
+ * Checks that spec's model.route_id, if any, names a route of the caller's
+ * workspace that is not deleted (byok_route_exists). 0 when fine (or no
+ * route_id); 1 when not, with err filled (field prefix + "model.route_id");
+ * -1 on a database error (nothing sent). Usable inside a db_txn on ctx->db.
  */
-int versionspec_check_route(struct db *db, const char *workspace_id, const json_t *spec,
-    const char *prefix, struct vspec_error *err);
+int versionspec_check_route(struct request_ctx *ctx, const json_t *spec, const char *prefix,
+    struct vspec_error *err);
 
 /*
  * Inserts a version from a normalised spec (borrowed): a draft, or active

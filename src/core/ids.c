@@ -42,17 +42,21 @@ id_new(char out[ID_BUFSZ])
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-	if (ms <= ids_last_ms) {
-		/* Same (or an earlier, after a clock step) millisecond: count up. */
+	/*
+	 * rand_a carries the sub-millisecond clock in 1/4096 ms steps (RFC 9562
+	 * method 3), so ids made one after the other by different processes
+	 * (API workers) still sort in the order they were made.
+	 */
+	seq = (uint16_t)(((uint64_t)(ts.tv_nsec % 1000000) * 4096u) / 1000000u);
+	if (ms < ids_last_ms || (ms == ids_last_ms && seq <= ids_last_seq)) {
+		/* Same tick (or a clock step back): count up from the last id. */
 		ms = ids_last_ms;
 		if (ids_last_seq >= 0x0fff) {
 			ms++;
-			seq = (uint16_t)randombytes_uniform(0x0800);
+			seq = 0;
 		} else
 			seq = (uint16_t)(ids_last_seq + 1);
-	} else
-		/* Start low in the range so many ids fit in one millisecond. */
-		seq = (uint16_t)randombytes_uniform(0x0800);
+	}
 	ids_last_ms = ms;
 	ids_last_seq = seq;
 	randombytes_buf(rb, sizeof(rb));

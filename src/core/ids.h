@@ -10,8 +10,8 @@
 
 /*
  * Writes a new lowercase UUIDv7 into out (ID_BUFSZ bytes). Ids made by one
- * process are strictly increasing: within one millisecond the 12-bit rand_a
- * field counts up, and on overflow the timestamp borrows from the next ms.
+ * process are strictly increasing: rand_a holds the sub-millisecond clock and
+ * counts up within one tick; on overflow the timestamp borrows from the next ms.
  */
 void id_new(char out[ID_BUFSZ]);
 

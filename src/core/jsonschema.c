@@ -60,7 +60,7 @@ js_ptr_reserve(struct js_ptr *p, size_t more)
 	size_t need = p->len + more + 1, ncap;
 	char *nbuf;
 
-	if (need <= p->cap)
+	if (p->buf != NULL && need <= p->cap)
 		return 0;
 	if (need > JS_PTR_MAX)
 		return -1;
@@ -390,7 +390,7 @@ js_violation(struct js_state *st, const char *fmt, ...)
 	if (st->count > JS_VIOLATIONS_MAX)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(ap);
 	v = json_pack("{s:s, s:s}", "pointer", js_ptr_str(&st->ptr), "message", msg);
 	if (v == NULL || json_array_append_new(st->out, v) == -1)

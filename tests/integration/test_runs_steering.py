@@ -289,6 +289,32 @@ def test_steering_bad_json_is_400(seed, api):
     assert state(seed, rid)[0][0] == "waiting_for_input"
 
 
+def test_concurrent_steering_is_serialised(seed, api, ten):
+    """The session lock serialises racing requests: one transition, one
+    event; the losers see its result (cancel) or a conflict (input)."""
+    import concurrent.futures
+
+    sid = seed.session()
+    rid = seed.run(sid, active=True)
+    nxt = seed.run(sid, queued=True)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        rs = list(pool.map(lambda _: ten.api().post(RUNS + "/" + rid + "/cancel"), range(8)))
+    assert all(assert_json(r, 200)["status"] == "cancelled" for r in rs)
+    assert [t for _, t, _ in seed.run_events(rid)] == ["run.cancelled"]
+    assert session_row(seed, sid)[1] == nxt
+
+    sid = seed.session()
+    rid = seed.run(sid, status="waiting_for_input", active=True)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        rs = list(pool.map(lambda i: ten.api().post(RUNS + "/" + rid + "/input",
+                                                    json={"content": "answer %d" % i}),
+                           range(8)))
+    assert sorted(r.status for r in rs) == [200] + [409] * 7
+    evs = seed.run_events(rid)
+    assert [t for _, t, _ in evs] == ["input.received"]
+    assert seed.row("runs", rid, "resume_input") == [evs[0][2]["content"]]
+
+
 # --- input ---------------------------------------------------------------------------------
 
 
@@ -655,6 +681,17 @@ def test_list_filters(listing):
     assert len(got) == 1
 
 
+def test_list_experiment_id_odd_bytes(listing):
+    api = listing.api()
+    # Bytes that are not UTF-8 match nothing; a NUL is malformed.
+    assert assert_json(api.get(RUNS + "?experiment_id=%FF%FE"), 200) == []
+    assert assert_json(api.get(RUNS + "?experiment_id=" + "e" * 300), 200) == []
+    assert_error(api.get(RUNS + "?experiment_id=a%00b"), 400, "INVALID_INPUT",
+                 field="experiment_id")
+    assert_error(api.get(RUNS + "?experiment_id=" + "e" * 1100), 400, "INVALID_INPUT",
+                 field="experiment_id")
+
+
 @pytest.mark.parametrize("field", ["agent_id", "session_id", "parent_run_id"])
 def test_list_id_filter_malformed(listing, field):
     for bad in ("nope", "", "0193"):
@@ -728,3 +765,43 @@ def test_workspace_isolation(listing, other):
                  " WHERE workspace_id = '%s' ORDER BY id" % listing.id) == snapshot
     assert s.sql("SELECT id, status, last_seq FROM sessions"
                  " WHERE workspace_id = '%s' ORDER BY id" % listing.id) == sess_snap
+
+
+def test_ws_b_sees_nothing_of_ws_a(stack, ws_a, ws_b):
+    """The suite's two shared workspaces: ws_b's key gets 404 on every
+    id-bearing route of ws_a's runs and session, and none of them in lists."""
+    s = Seed(stack, ws_a)
+    sid = s.session()
+    rids = [s.run(sid, status="completed"),
+            s.run(sid, status="awaiting_approval", active=True),
+            s.run(sid, queued=True)]
+    s.events(sid, rids[0], ["run.created", "run.completed"])
+    mine = assert_json(ws_a.api().get("/api/v1/threads/%s/runs" % sid), 200)
+    assert [o["id"] for o in mine] == rids[::-1]  # the owner sees them
+    b = ws_b.api()
+    for rid in rids:
+        assert_error(b.get(RUNS + "/" + rid), 404, "RESOURCE_NOT_FOUND")
+        assert_error(b.get("/v1/runs/" + rid), 404, "RESOURCE_NOT_FOUND")
+        for op, body in (("cancel", {}), ("input", {"content": "x"}), ("approve", {}),
+                         ("reject", {})):
+            assert_error(b.post(RUNS + "/" + rid + "/" + op, json=body), 404,
+                         "RESOURCE_NOT_FOUND")
+        for sub in ("events", "logs"):
+            assert_error(b.get(RUNS + "/" + rid + "/" + sub), 404, "RESOURCE_NOT_FOUND")
+        assert_error(b.get("/api/v1/executions/" + rid), 404, "RESOURCE_NOT_FOUND")
+        for op in ("cancel", "approve", "reject"):
+            assert_error(b.post("/api/v1/executions/" + rid + "/" + op), 404,
+                         "RESOURCE_NOT_FOUND")
+    for base in ("/api/v1/sessions/", "/api/v1/threads/"):
+        for sub in ("runs", "events"):
+            assert_error(b.get(base + sid + "/" + sub), 404, "RESOURCE_NOT_FOUND")
+        assert_error(b.post(base + sid + "/cancel"), 404, "RESOURCE_NOT_FOUND")
+    assert_error(b.get(RUNS, query={"before": rids[0]}), 400, "INVALID_INPUT", field="before")
+    seen = {o["id"] for o in assert_json(b.get(RUNS, query={"limit": 100}), 200)}
+    seen |= {o["id"] for o in assert_json(b.get(RUNS, query={"session_id": sid}), 200)}
+    seen |= {o["id"] for o in assert_json(b.get("/api/v1/approvals?limit=100"), 200)}
+    seen |= {o["id"] for o in assert_json(b.get("/api/v1/executions?limit=100"), 200)["data"]}
+    assert not seen & set(rids)
+    assert [s.row("runs", r, "status")[0] for r in rids] == [
+        "completed", "awaiting_approval", "pending"]
+    assert s.row("sessions", sid, "status, last_seq") == ["open", "2"]

@@ -367,7 +367,10 @@ def listed(stack, sess_ws):
     for s in made:
         if s["id"] in closed:
             s.update(assert_json(api.get(SESSIONS + "/" + s["id"]), 200))
-    return {"a1": a1, "a2": a2, "made": made[::-1], "closed": set(closed)}
+    # Newest first is by id: UUIDv7 orders by creation time to the
+    # millisecond (two workers may interleave within one).
+    made.sort(key=lambda s: s["id"], reverse=True)
+    return {"a1": a1, "a2": a2, "made": made, "closed": set(closed)}
 
 
 def test_list_newest_first(sess_ws, listed):
