@@ -8,7 +8,7 @@
 #include "../core/jsonv.h"
 #include "api.h"
 
-#define AV_COLUMNS \
+#define AV_COLUMNS                                                                            \
 	"v.agent_id, v.id, v.version, v.status, v.model, v.system_prompt, v.prompt_template," \
 	" v.input_schema, v.tools, v.limits, v.retry, v.approval, a.archived_at IS NOT NULL"
 
@@ -130,15 +130,17 @@ agentref_resolve(struct request_ctx *ctx, const char *agent_id, const char *pers
 		if (!json_is_integer(version) || json_integer_value(version) < 1 ||
 		    json_integer_value(version) > 0x7fffffff)
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", "version"),
-			    "version: must be a positive integer"), -1;
+				   json_pack("{s:s}", "field", "version"),
+				   "version: must be a positive integer"),
+			       -1;
 		want = json_integer_value(version);
 	}
 	p[0] = dbp_str(ctx->auth.workspace_id);
 	if (agent_id != NULL) {
 		if (!id_valid(agent_id))
 			return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
-			    "agent %s not found", agent_id), -1;
+				   "agent %s not found", agent_id),
+			       -1;
 		p[1] = dbp_str(agent_id);
 		if (db_query(ctx->db, ar_sql_agent_by_id, p, 2, &res) == -1)
 			return api_db_failure(ctx, "agent_get"), -1;
@@ -147,13 +149,15 @@ agentref_resolve(struct request_ctx *ctx, const char *agent_id, const char *pers
 
 		if (persona == NULL || ar_split_persona(persona, key, sizeof(key), &pv) == -1)
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", "persona_id"),
-			    "persona_id: must be \"key\" or \"key@version\""), -1;
+				   json_pack("{s:s}", "field", "persona_id"),
+				   "persona_id: must be \"key\" or \"key@version\""),
+			       -1;
 		if (pv > 0) {
 			if (want > 0 && want != pv)
 				return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-				    json_pack("{s:s}", "field", "version"),
-				    "version: disagrees with persona_id"), -1;
+					   json_pack("{s:s}", "field", "version"),
+					   "version: disagrees with persona_id"),
+				       -1;
 			want = pv;
 		}
 		p[1] = dbp_str(key);
@@ -162,16 +166,18 @@ agentref_resolve(struct request_ctx *ctx, const char *agent_id, const char *pers
 	}
 	if (res->nrows == 0) {
 		db_result_free(res);
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "agent %s not found",
-		    label), -1;
+		return http_send_error(
+			   ctx->req, 404, ERR_NOT_FOUND, NULL, "agent %s not found", label),
+		       -1;
 	}
 	snprintf(aid, sizeof(aid), "%s", db_cell(res, 0, 0));
 	archived = db_cell_int(res, 0, 1, 0) == 1;
 	db_result_free(res);
 	res = NULL;
 	if (archived && runnable)
-		return http_send_error(ctx->req, 409, ERR_CONFLICT, NULL, "agent %s is archived",
-		    label), -1;
+		return http_send_error(
+			   ctx->req, 409, ERR_CONFLICT, NULL, "agent %s is archived", label),
+		       -1;
 
 	p[1] = dbp_str(aid);
 	if (want > 0) {

@@ -17,10 +17,10 @@ struct agent_version {
 	char version_id[ID_BUFSZ];
 	long long version;
 	char status[16]; /* draft | active | archived */
-	json_t *model;   /* {provider, name, route_id?, params?} */
+	json_t *model; /* {provider, name, route_id?, params?} */
 	char *system_prompt;
 	char *prompt_template; /* NULL when none */
-	json_t *input_schema;  /* NULL when none */
+	json_t *input_schema; /* NULL when none */
 	json_t *tools;
 	json_t *limits;
 	json_t *retry;

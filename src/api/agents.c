@@ -22,9 +22,9 @@
 #define AGENT_NAME_MAX 255
 #define AGENT_DESCRIPTION_MAX 65535 /* a TEXT column */
 
-#define AGENT_COLUMNS \
-	"a.id, a.`key`, a.name, a.description," \
-	" (SELECT MAX(v.version) FROM agent_versions v" \
+#define AGENT_COLUMNS                                         \
+	"a.id, a.`key`, a.name, a.description,"               \
+	" (SELECT MAX(v.version) FROM agent_versions v"       \
 	"  WHERE v.agent_id = a.id AND v.status = 'active')," \
 	" a.created_at, a.updated_at, a.archived_at"
 
@@ -48,7 +48,10 @@ static const char agents_sql_archive[] =
     " WHERE workspace_id = ? AND id = ? AND archived_at IS NULL";
 
 /* Refusals from the transactions (db_txn's positive codes). */
-enum { AGENT_NOT_FOUND = 1, AGENT_ARCHIVED };
+enum {
+	AGENT_NOT_FOUND = 1,
+	AGENT_ARCHIVED
+};
 
 struct agent_write {
 	const char *workspace_id;
@@ -65,15 +68,11 @@ struct agent_write {
 static json_t *
 agents_view(const struct db_result *res, size_t r)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-	    "id", jv_str(db_cell(res, r, 0)),
-	    "key", jv_str(db_cell(res, r, 1)),
-	    "name", jv_str(db_cell(res, r, 2)),
-	    "description", jv_str(db_cell(res, r, 3)),
-	    "active_version", jv_int(db_cell(res, r, 4)),
-	    "created_at", jv_time(db_cell(res, r, 5)),
-	    "updated_at", jv_time(db_cell(res, r, 6)),
-	    "archived_at", jv_time(db_cell(res, r, 7)));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+	    jv_str(db_cell(res, r, 0)), "key", jv_str(db_cell(res, r, 1)), "name",
+	    jv_str(db_cell(res, r, 2)), "description", jv_str(db_cell(res, r, 3)), "active_version",
+	    jv_int(db_cell(res, r, 4)), "created_at", jv_time(db_cell(res, r, 5)), "updated_at",
+	    jv_time(db_cell(res, r, 6)), "archived_at", jv_time(db_cell(res, r, 7)));
 }
 
 /* Loads one agent of the caller's workspace: 1 found, 0 not, -1 error. */
@@ -114,13 +113,14 @@ agents_fields(struct request_ctx *ctx, json_t *body, struct agent_write *w)
 	if (params_string(ctx, body, "key", FIELD_NULLABLE, AGENT_KEY_MAX, &w->key) == -1 ||
 	    params_string(ctx, body, "name", FIELD_NULLABLE, AGENT_NAME_MAX, &w->name) == -1 ||
 	    params_string(ctx, body, "description", FIELD_NULLABLE, AGENT_DESCRIPTION_MAX,
-	        &w->description) == -1)
+		&w->description) == -1)
 		return -1;
 	if (w->key != NULL && !agents_key_ok(w->key))
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", "key"),
-		    "key: must be 1 to %d of a-z 0-9 _ . - starting with a letter or digit",
-		    AGENT_KEY_MAX), -1;
+			   json_pack("{s:s}", "field", "key"),
+			   "key: must be 1 to %d of a-z 0-9 _ . - starting with a letter or digit",
+			   AGENT_KEY_MAX),
+		       -1;
 	return 0;
 }
 
@@ -167,8 +167,9 @@ agents_create_txn(struct db *db, void *arg)
 	if (db_query(db, agents_sql_insert, p, 5, NULL) == -1)
 		return -1;
 	w->version_id[0] = '\0';
-	if (w->spec != NULL && versionspec_insert(db, w->workspace_id, w->id, 1, w->spec,
-	        w->activate, w->version_id) == -1)
+	if (w->spec != NULL &&
+	    versionspec_insert(
+		db, w->workspace_id, w->id, 1, w->spec, w->activate, w->version_id) == -1)
 		return -1;
 	return 0;
 }
@@ -225,7 +226,8 @@ agents_create(struct request_ctx *ctx)
 	w.spec = spec;
 	if (db_txn(ctx->db, agents_create_txn, &w) == -1) {
 		if (db_last_err(ctx->db) == DB_ERR_DUPLICATE)
-			http_send_error(ctx->req, 409, ERR_CONFLICT, json_pack("{s:s}", "field", "key"),
+			http_send_error(ctx->req, 409, ERR_CONFLICT,
+			    json_pack("{s:s}", "field", "key"),
 			    "an agent with key \"%s\" already exists in this workspace", w.key);
 		else
 			api_db_failure(ctx, "agent_create");
@@ -267,7 +269,7 @@ agents_list(struct request_ctx *ctx)
 		p[n++] = dbp_str(lp.before);
 	p[n++] = DBP_INT(lp.limit);
 	if (db_query(ctx->db, lp.has_before ? agents_sql_list_before : agents_sql_list, p,
-	        (size_t)n, &res) == -1)
+		(size_t)n, &res) == -1)
 		return api_db_failure(ctx, "agent_list");
 	arr = json_array();
 	for (size_t r = 0; r < res->nrows; r++)
@@ -325,9 +327,7 @@ agents_patch(struct request_ctx *ctx, const char *id)
 	if (agents_fields(ctx, body, &w) == -1)
 		goto out;
 	switch (db_txn(ctx->db, agents_patch_txn, &w)) {
-	case 0:
-		rc = agents_send(ctx, 200, id, NULL);
-		break;
+	case 0: rc = agents_send(ctx, 200, id, NULL); break;
 	case AGENT_NOT_FOUND:
 		http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "agent %s not found", id);
 		break;
@@ -337,7 +337,8 @@ agents_patch(struct request_ctx *ctx, const char *id)
 		break;
 	default:
 		if (db_last_err(ctx->db) == DB_ERR_DUPLICATE)
-			http_send_error(ctx->req, 409, ERR_CONFLICT, json_pack("{s:s}", "field", "key"),
+			http_send_error(ctx->req, 409, ERR_CONFLICT,
+			    json_pack("{s:s}", "field", "key"),
 			    "an agent with key \"%s\" already exists in this workspace", w.key);
 		else
 			api_db_failure(ctx, "agent_update");

@@ -16,9 +16,8 @@
 
 static const char keys_sql_get[] =
     "SELECT " APIKEY_COLUMNS " FROM api_keys WHERE workspace_id = ? AND id = ?";
-static const char keys_sql_list[] =
-    "SELECT " APIKEY_COLUMNS " FROM api_keys WHERE workspace_id = ?"
-    " ORDER BY id DESC LIMIT ?";
+static const char keys_sql_list[] = "SELECT " APIKEY_COLUMNS " FROM api_keys WHERE workspace_id = ?"
+				    " ORDER BY id DESC LIMIT ?";
 static const char keys_sql_list_before[] =
     "SELECT " APIKEY_COLUMNS " FROM api_keys WHERE workspace_id = ? AND id < ?"
     " ORDER BY id DESC LIMIT ?";
@@ -27,15 +26,11 @@ static const char keys_sql_list_before[] =
 static json_t *
 keys_view(const struct db_result *res, size_t r)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-	    "id", jv_str(db_cell(res, r, 0)),
-	    "name", jv_str(db_cell(res, r, 1)),
-	    "role", jv_str(db_cell(res, r, 2)),
-	    "prefix", jv_str(db_cell(res, r, 3)),
-	    "user_id", jv_str(db_cell(res, r, 4)),
-	    "created_at", jv_time(db_cell(res, r, 5)),
-	    "last_used_at", jv_time(db_cell(res, r, 6)),
-	    "revoked_at", jv_time(db_cell(res, r, 7)));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+	    jv_str(db_cell(res, r, 0)), "name", jv_str(db_cell(res, r, 1)), "role",
+	    jv_str(db_cell(res, r, 2)), "prefix", jv_str(db_cell(res, r, 3)), "user_id",
+	    jv_str(db_cell(res, r, 4)), "created_at", jv_time(db_cell(res, r, 5)), "last_used_at",
+	    jv_time(db_cell(res, r, 6)), "revoked_at", jv_time(db_cell(res, r, 7)));
 }
 
 /* Loads one key of the caller's workspace: 1 found, 0 not, -1 error. */
@@ -80,25 +75,28 @@ keys_create(struct request_ctx *ctx)
 		goto out;
 	}
 	if (uid != NULL) {
-		found = id_valid(uid) ?
-		    accounts_user_find(ctx->db, ctx->auth.workspace_id, uid, NULL, user_id) : 0;
+		found = id_valid(uid)
+		    ? accounts_user_find(ctx->db, ctx->auth.workspace_id, uid, NULL, user_id)
+		    : 0;
 		if (found == -1) {
 			api_db_failure(ctx, "user_find");
 			goto out;
 		}
 		if (found == 0) {
-			http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "user %s not found", uid);
+			http_send_error(
+			    ctx->req, 404, ERR_NOT_FOUND, NULL, "user %s not found", uid);
 			goto out;
 		}
 	} else if (email != NULL) {
 		found = accounts_user_find(ctx->db, ctx->auth.workspace_id, NULL, email, user_id);
-		if (found == 0 && accounts_user_create(ctx->db, ctx->auth.workspace_id, email,
-		        uname, user_id) == 0)
+		if (found == 0 &&
+		    accounts_user_create(ctx->db, ctx->auth.workspace_id, email, uname, user_id) ==
+			0)
 			found = 1;
 		else if (found == 0 && db_last_err(ctx->db) == DB_ERR_DUPLICATE)
 			/* A concurrent request created that user first: use it. */
-			found = accounts_user_find(ctx->db, ctx->auth.workspace_id, NULL, email,
-			    user_id);
+			found = accounts_user_find(
+			    ctx->db, ctx->auth.workspace_id, NULL, email, user_id);
 		if (found != 1) {
 			api_db_failure(ctx, "user_create");
 			goto out;
@@ -106,8 +104,8 @@ keys_create(struct request_ctx *ctx)
 	} else
 		memcpy(user_id, ctx->auth.user_id, sizeof(user_id));
 
-	if (accounts_key_create(ctx->db, ctx->auth.workspace_id, user_id, name, role, key_id,
-	        secret) == -1 ||
+	if (accounts_key_create(
+		ctx->db, ctx->auth.workspace_id, user_id, name, role, key_id, secret) == -1 ||
 	    keys_load(ctx, key_id, &res) != 1) {
 		api_db_failure(ctx, "key_create");
 		goto out;
@@ -147,8 +145,8 @@ keys_list(struct request_ctx *ctx)
 	if (lp.has_before)
 		p[n++] = dbp_str(lp.before);
 	p[n++] = DBP_INT(lp.limit);
-	if (db_query(ctx->db, lp.has_before ? keys_sql_list_before : keys_sql_list, p,
-	        (size_t)n, &res) == -1)
+	if (db_query(ctx->db, lp.has_before ? keys_sql_list_before : keys_sql_list, p, (size_t)n,
+		&res) == -1)
 		return api_db_failure(ctx, "key_list");
 	arr = json_array();
 	for (size_t r = 0; r < res->nrows; r++)
@@ -183,7 +181,8 @@ h_apikey(struct request_ctx *ctx)
 	if (found == -1)
 		rc = api_db_failure(ctx, "key_get");
 	else if (found == 0)
-		rc = http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "api key %s not found", id);
+		rc =
+		    http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "api key %s not found", id);
 	else
 		rc = http_send_json(ctx->req, 200, keys_view(res, 0));
 	db_result_free(res);

@@ -59,14 +59,10 @@ static const char routes_sql_exists[] =
 static json_t *
 byok_view(const struct db_result *res, size_t r)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:b, s:o}",
-	    "id", jv_str(db_cell(res, r, 0)),
-	    "name", jv_str(db_cell(res, r, 1)),
-	    "provider", jv_str(db_cell(res, r, 2)),
-	    "model", jv_str(db_cell(res, r, 3)),
-	    "base_url", jv_str(db_cell(res, r, 4)),
-	    "has_api_key", db_cell_int(res, r, 5, 0) == 1,
-	    "created_at", jv_time(db_cell(res, r, 6)));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "id", jv_str(db_cell(res, r, 0)),
+	    "name", jv_str(db_cell(res, r, 1)), "provider", jv_str(db_cell(res, r, 2)), "model",
+	    jv_str(db_cell(res, r, 3)), "base_url", jv_str(db_cell(res, r, 4)), "has_api_key",
+	    db_cell_int(res, r, 5, 0) == 1, "created_at", jv_time(db_cell(res, r, 6)));
 }
 
 /* Loads one route of the caller's workspace (sql: get or get_any): 1, 0, -1. */
@@ -128,23 +124,26 @@ byok_seal(struct request_ctx *ctx, const char *id, const char *api_key, unsigned
 	*ctlen = 0;
 	if (ctx->cfg->security_master_key[0] == '\0')
 		return http_send_error(ctx->req, 503, ERR_INTERNAL, NULL,
-		    "this server has no security.master_key configured, so it cannot store an"
-		    " api_key; create the route without one or ask the operator to set it"), -1;
+			   "this server has no security.master_key configured, so it cannot store "
+			   "an"
+			   " api_key; create the route without one or ask the operator to set it"),
+		       -1;
 	if (secretbox_key_from_hex(ctx->cfg->security_master_key, key) == -1) {
 		log_warnx("msg=\"security.master_key is not 64 hex characters\" request_id=%s",
 		    ctx->req->request_id);
 		return http_send_error(ctx->req, 503, ERR_INTERNAL, NULL,
-		    "this server's security.master_key is not usable, so it cannot store an"
-		    " api_key"), -1;
+			   "this server's security.master_key is not usable, so it cannot store an"
+			   " api_key"),
+		       -1;
 	}
 	if ((*ct = malloc(len + SECRETBOX_TAG_LEN)) == NULL) {
 		http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "internal error");
 		goto out;
 	}
 	if (secretbox_seal(key, ctx->auth.workspace_id, id, (const unsigned char *)api_key, len,
-	        *ct, nonce) == -1) {
-		log_warnx("msg=\"sealing a route api_key failed\" request_id=%s",
-		    ctx->req->request_id);
+		*ct, nonce) == -1) {
+		log_warnx(
+		    "msg=\"sealing a route api_key failed\" request_id=%s", ctx->req->request_id);
 		http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "internal error");
 		free(*ct);
 		*ct = NULL;
@@ -254,7 +253,7 @@ byok_list(struct request_ctx *ctx)
 		p[n++] = dbp_str(lp.before);
 	p[n++] = DBP_INT(lp.limit);
 	if (db_query(ctx->db, lp.has_before ? routes_sql_list_before : routes_sql_list, p,
-	        (size_t)n, &res) == -1)
+		(size_t)n, &res) == -1)
 		return api_db_failure(ctx, "route_list");
 	arr = json_array();
 	for (size_t r = 0; r < res->nrows; r++)
@@ -287,8 +286,8 @@ h_byok_route(struct request_ctx *ctx)
 	if (db_query(ctx->db, routes_sql_delete, p, 2, NULL) == -1)
 		return api_db_failure(ctx, "route_delete");
 	if (db_affected(ctx->db) == 0)
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "route %s not found",
-		    id);
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "route %s not found", id);
 	found = byok_load(ctx, routes_sql_get_any, id, &res);
 	if (found == 1)
 		rc = http_send_json(ctx->req, 200, byok_view(res, 0));

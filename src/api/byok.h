@@ -9,8 +9,8 @@ struct request_ctx;
 /* What a run takes from its route (never the key: the executor opens that). */
 struct byok_route {
 	char id[ID_BUFSZ];
-	char provider[32];   /* openai | anthropic | scripted */
-	char model[256];     /* at most 255 bytes, as POST allows */
+	char provider[32]; /* openai | anthropic | scripted */
+	char model[256]; /* at most 255 bytes, as POST allows */
 	char base_url[2049]; /* "" when none */
 };
 

@@ -30,8 +30,8 @@ api_route(struct request_ctx *ctx)
 		http_send_error(req, 404, ERR_NOT_FOUND, NULL, "no such route");
 		return;
 	}
-	rr = router_match(api_routes, api_routes_count, req->method, req->path,
-	    &ctx->match, &allow);
+	rr =
+	    router_match(api_routes, api_routes_count, req->method, req->path, &ctx->match, &allow);
 	if (rr == ROUTER_NOT_FOUND) {
 		char esc[256];
 
@@ -60,8 +60,8 @@ api_route(struct request_ctx *ctx)
 			return;
 		}
 		if ((ctx->match.route->flags & ROUTE_ADMIN) && ctx->auth.role != AUTH_ROLE_ADMIN) {
-			http_send_error(req, 403, ERR_AUTHORIZATION, NULL,
-			    "this route needs an admin key");
+			http_send_error(
+			    req, 403, ERR_AUTHORIZATION, NULL, "this route needs an admin key");
 			return;
 		}
 	}
@@ -84,8 +84,8 @@ api_dispatch(struct http_request *req, struct db *db, const struct config *cfg)
 	if (!req->responded)
 		http_send_error(req, 500, ERR_INTERNAL, NULL, "internal error");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_debug("msg=request method=%s path=\"%s\" status=%d ms=%.3f request_id=%s",
-	    req->method, log_escape(esc, sizeof(esc), req->path), req->status,
+	log_debug("msg=request method=%s path=\"%s\" status=%d ms=%.3f request_id=%s", req->method,
+	    log_escape(esc, sizeof(esc), req->path), req->status,
 	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 	    req->request_id);
 }

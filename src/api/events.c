@@ -24,8 +24,7 @@
 
 #define EVENT_COLUMNS "seq, run_id, type, data, created_at"
 
-static const char events_sql_run_exists[] =
-    "SELECT id FROM runs WHERE workspace_id = ? AND id = ?";
+static const char events_sql_run_exists[] = "SELECT id FROM runs WHERE workspace_id = ? AND id = ?";
 static const char events_sql_session_exists[] =
     "SELECT id FROM sessions WHERE workspace_id = ? AND id = ?";
 /* ix_events_run_seq (run_id, seq) */
@@ -39,26 +38,23 @@ static const char events_sql_session[] =
 
 /* Which log a request reads. */
 struct events_source {
-	const char *noun;       /* for messages */
+	const char *noun; /* for messages */
 	const char *exists_sql; /* (workspace_id, id) → a row when visible */
-	const char *list_sql;   /* (id, after_seq, limit) → EVENT_COLUMNS */
+	const char *list_sql; /* (id, after_seq, limit) → EVENT_COLUMNS */
 };
 
-static const struct events_source events_run = { "run", events_sql_run_exists,
-	events_sql_run };
-static const struct events_source events_session = { "session",
-	events_sql_session_exists, events_sql_session };
+static const struct events_source events_run = { "run", events_sql_run_exists, events_sql_run };
+static const struct events_source events_session = { "session", events_sql_session_exists,
+	events_sql_session };
 
 /* The Event object of row r; new reference. */
 static json_t *
 events_view(const struct db_result *res, size_t r)
 {
-	return json_pack("{s:I, s:o, s:o, s:o, s:o}",
-	    "seq", (json_int_t)db_cell_int(res, r, 0, 0),
-	    "run_id", jv_str(db_cell(res, r, 1)),
-	    "type", jv_str(db_cell(res, r, 2)),
-	    "data", jv_doc(db_cell(res, r, 3), res->len[r * res->ncols + 3]),
-	    "created_at", jv_time(db_cell(res, r, 4)));
+	return json_pack("{s:I, s:o, s:o, s:o, s:o}", "seq", (json_int_t)db_cell_int(res, r, 0, 0),
+	    "run_id", jv_str(db_cell(res, r, 1)), "type", jv_str(db_cell(res, r, 2)), "data",
+	    jv_doc(db_cell(res, r, 3), res->len[r * res->ncols + 3]), "created_at",
+	    jv_time(db_cell(res, r, 4)));
 }
 
 static int
@@ -73,11 +69,10 @@ events_list(struct request_ctx *ctx, const struct events_source *src)
 	int found, has_more;
 
 	if (!id_valid(id))
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "%s not found",
-		    src->noun);
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "%s not found", src->noun);
 	if (params_query_int(ctx, "after_seq", 0, LLONG_MAX - 1, 0, &after) == -1 ||
-	    params_query_int(ctx, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT,
-	        &limit) == -1)
+	    params_query_int(ctx, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, &limit) == -1)
 		return -1;
 
 	p[0] = dbp_str(ctx->auth.workspace_id);
@@ -87,8 +82,8 @@ events_list(struct request_ctx *ctx, const struct events_source *src)
 	found = res->nrows > 0;
 	db_result_free(res);
 	if (!found)
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "%s %s not found",
-		    src->noun, id);
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "%s %s not found", src->noun, id);
 
 	/* One more than asked tells whether there is more. */
 	p[0] = dbp_str(id);
@@ -105,8 +100,9 @@ events_list(struct request_ctx *ctx, const struct events_source *src)
 	}
 	has_more = res->nrows > n;
 	db_result_free(res);
-	return http_send_json(ctx->req, 200, json_pack("{s:o, s:I, s:b}", "data", arr,
-	    "last_seq", (json_int_t)last, "has_more", has_more));
+	return http_send_json(ctx->req, 200,
+	    json_pack("{s:o, s:I, s:b}", "data", arr, "last_seq", (json_int_t)last, "has_more",
+		has_more));
 }
 
 int

@@ -30,8 +30,9 @@ static const char exec_sql_list[] =
     "SELECT " RUNVIEW_COLUMNS RUNVIEW_FROM " WHERE r.workspace_id = ?" EXEC_F_STATUS
     " ORDER BY r.id DESC LIMIT ? OFFSET ?";
 static const char exec_sql_list_agent[] =
-    "SELECT " RUNVIEW_COLUMNS RUNVIEW_FROM " WHERE r.workspace_id = ? AND r.agent_id = ?"
-    EXEC_F_STATUS " ORDER BY r.id DESC LIMIT ? OFFSET ?";
+    "SELECT " RUNVIEW_COLUMNS RUNVIEW_FROM
+    " WHERE r.workspace_id = ? AND r.agent_id = ?" EXEC_F_STATUS
+    " ORDER BY r.id DESC LIMIT ? OFFSET ?";
 static const char exec_sql_count[] =
     "SELECT COUNT(*) FROM runs r WHERE r.workspace_id = ?" EXEC_F_STATUS;
 static const char exec_sql_count_agent[] =
@@ -44,10 +45,8 @@ static const char exec_sql_approvals[] =
 
 #define EXEC_NO_CURSOR "z" /* sorts above every id */
 
-static const char *const exec_statuses[] = {
-	"pending", "running", "completed", "failed", "timeout", "cancelled",
-	"waiting_for_input", "awaiting_approval", "approved", "rejected", NULL
-};
+static const char *const exec_statuses[] = { "pending", "running", "completed", "failed", "timeout",
+	"cancelled", "waiting_for_input", "awaiting_approval", "approved", "rejected", NULL };
 
 int
 h_executions(struct request_ctx *ctx)
@@ -63,8 +62,8 @@ h_executions(struct request_ctx *ctx)
 	if (params_query_int(ctx, "page", 1, EXEC_PAGE_MAX, 1, &page) == -1 ||
 	    params_query_int(ctx, "limit", 1, LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT, &limit) == -1 ||
 	    (has_agent = params_query_id(ctx, "agent_id", agent_id)) == -1 ||
-	    (has_status = params_query_csv(ctx, "status", exec_statuses, status,
-	         sizeof(status))) == -1)
+	    (has_status = params_query_csv(ctx, "status", exec_statuses, status, sizeof(status))) ==
+		-1)
 		return -1;
 
 	p[n++] = dbp_str(ctx->auth.workspace_id);
@@ -72,24 +71,22 @@ h_executions(struct request_ctx *ctx)
 		p[n++] = dbp_str(agent_id);
 	p[n++] = dbp_str(has_status ? status : NULL);
 	p[n++] = dbp_str(has_status ? status : NULL);
-	if (db_query(ctx->db, has_agent ? exec_sql_count_agent : exec_sql_count, p, n,
-	        &res) == -1)
+	if (db_query(ctx->db, has_agent ? exec_sql_count_agent : exec_sql_count, p, n, &res) == -1)
 		return api_db_failure(ctx, "execution_count");
 	total = db_cell_int(res, 0, 0, 0);
 	db_result_free(res);
 
 	p[n++] = DBP_INT(limit);
 	p[n++] = DBP_INT((page - 1) * limit);
-	if (db_query(ctx->db, has_agent ? exec_sql_list_agent : exec_sql_list, p, n,
-	        &res) == -1)
+	if (db_query(ctx->db, has_agent ? exec_sql_list_agent : exec_sql_list, p, n, &res) == -1)
 		return api_db_failure(ctx, "execution_list");
 	arr = json_array();
 	for (size_t r = 0; r < res->nrows; r++)
 		json_array_append_new(arr, runview_execution(res, r));
 	db_result_free(res);
-	return http_send_json(ctx->req, 200, json_pack("{s:o, s:{s:I, s:I, s:I}}",
-	    "data", arr, "meta", "page", (json_int_t)page, "limit", (json_int_t)limit,
-	    "total", (json_int_t)total));
+	return http_send_json(ctx->req, 200,
+	    json_pack("{s:o, s:{s:I, s:I, s:I}}", "data", arr, "meta", "page", (json_int_t)page,
+		"limit", (json_int_t)limit, "total", (json_int_t)total));
 }
 
 int
@@ -104,10 +101,9 @@ h_execution(struct request_ctx *ctx)
 	if ((found = runview_load(ctx, id, &res)) == -1)
 		return api_db_failure(ctx, "execution_get");
 	if (found == 0)
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
-		    "execution %s not found", id);
-	rc = http_send_json(ctx->req, 200, json_pack("{s:o}", "data",
-	    runview_execution(res, 0)));
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "execution %s not found", id);
+	rc = http_send_json(ctx->req, 200, json_pack("{s:o}", "data", runview_execution(res, 0)));
 	db_result_free(res);
 	return rc;
 }

@@ -32,16 +32,16 @@ int h_session(struct request_ctx *ctx);
 int h_session_messages(struct request_ctx *ctx);
 
 /* runs_create.c: every way to create a run */
-int h_runs_create(struct request_ctx *ctx);         /* POST /api/v1/runs */
-int h_agent_runs_create(struct request_ctx *ctx);   /* POST /api/v1/agents/{id}/runs */
+int h_runs_create(struct request_ctx *ctx); /* POST /api/v1/runs */
+int h_agent_runs_create(struct request_ctx *ctx); /* POST /api/v1/agents/{id}/runs */
 int h_version_runs_create(struct request_ctx *ctx); /* POST …/agents/{id}/versions/{n}/runs */
-int h_thread_runs_create(struct request_ctx *ctx);  /* POST /api/v1/threads/{id}/runs */
+int h_thread_runs_create(struct request_ctx *ctx); /* POST /api/v1/threads/{id}/runs */
 int h_session_message_post(struct request_ctx *ctx); /* POST /api/v1/sessions/{id}/messages */
 
 /* runs.c: reading and steering runs */
-int h_runs_list(struct request_ctx *ctx);        /* GET /api/v1/runs */
+int h_runs_list(struct request_ctx *ctx); /* GET /api/v1/runs */
 int h_thread_runs_list(struct request_ctx *ctx); /* GET /api/v1/threads/{id}/runs */
-int h_run(struct request_ctx *ctx);              /* GET /api/v1/runs/{id} */
+int h_run(struct request_ctx *ctx); /* GET /api/v1/runs/{id} */
 int h_run_cancel(struct request_ctx *ctx);
 int h_run_input(struct request_ctx *ctx);
 int h_run_approve(struct request_ctx *ctx);

@@ -132,11 +132,11 @@ master_reap(void)
 			if (children[i].generation == generation && !master_got_term) {
 				died++;
 				if (WIFSIGNALED(status))
-					log_warnx("msg=\"child died\" child=%ld signal=%d", (long)pid,
-					    WTERMSIG(status));
+					log_warnx("msg=\"child died\" child=%ld signal=%d",
+					    (long)pid, WTERMSIG(status));
 				else
-					log_warnx("msg=\"child exited\" child=%ld status=%d", (long)pid,
-					    WEXITSTATUS(status));
+					log_warnx("msg=\"child exited\" child=%ld status=%d",
+					    (long)pid, WEXITSTATUS(status));
 			}
 			children[i] = children[--nchildren];
 			break;
@@ -214,7 +214,8 @@ main(int argc, char **argv)
 
 			master_got_hup = 0;
 			if (config_load(&next, opts.config_path, err, sizeof(err)) == -1) {
-				log_warnx("msg=\"reload refused: bad configuration\" detail=\"%s\"", err);
+				log_warnx(
+				    "msg=\"reload refused: bad configuration\" detail=\"%s\"", err);
 			} else {
 				if (strcmp(next.api_listen, cfg.api_listen) != 0)
 					log_warnx("msg=\"api.listen changes need a restart\"");
@@ -222,7 +223,8 @@ main(int argc, char **argv)
 				cfg = next;
 				generation++;
 				want = master_worker_count(&cfg);
-				log_info("msg=reloading generation=%u workers=%d", generation, want);
+				log_info(
+				    "msg=reloading generation=%u workers=%d", generation, want);
 				for (int i = 0; i < want; i++)
 					master_spawn(listen_fd, &cfg);
 				master_signal_all(SIGTERM, 1);

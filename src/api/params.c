@@ -32,19 +32,21 @@ params_list(struct request_ctx *ctx, struct list_params *lp)
 		rc = -1;
 	if (rc == -1)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", "before"),
-		    "before: must be the id of an item from a previous page"), -1;
+			   json_pack("{s:s}", "field", "before"),
+			   "before: must be the id of an item from a previous page"),
+		       -1;
 	lp->has_before = rc == 1;
 	return 0;
 bad_limit:
 	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-	    json_pack("{s:s}", "field", "limit"), "limit: must be an integer from 1 to %d",
-	    LIST_LIMIT_MAX), -1;
+		   json_pack("{s:s}", "field", "limit"), "limit: must be an integer from 1 to %d",
+		   LIST_LIMIT_MAX),
+	       -1;
 }
 
 int
-params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
-    size_t maxlen, const char **out)
+params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags, size_t maxlen,
+    const char **out)
 {
 	json_t *v = json_object_get(obj, name);
 
@@ -53,18 +55,22 @@ params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 		if (!(flags & FIELD_REQUIRED))
 			return 0;
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: is required", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: is required", name),
+		       -1;
 	}
 	if (!json_is_string(v))
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must be a string", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: must be a string", name),
+		       -1;
 	if (json_string_length(v) > maxlen)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must be at most %zu bytes", name,
-		    maxlen), -1;
+			   json_pack("{s:s}", "field", name), "%s: must be at most %zu bytes", name,
+			   maxlen),
+		       -1;
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must not contain NUL", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: must not contain NUL", name),
+		       -1;
 	*out = json_string_value(v);
 	return 0;
 }
@@ -80,14 +86,14 @@ params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 	for (size_t i = 0; choices[i] != NULL; i++)
 		if (strcmp(*out, choices[i]) == 0)
 			return 0;
-	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-	    json_pack("{s:s}", "field", name), "%s: \"%s\" is not an allowed value", name,
-	    *out), -1;
+	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT, json_pack("{s:s}", "field", name),
+		   "%s: \"%s\" is not an allowed value", name, *out),
+	       -1;
 }
 
 int
-params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
-    size_t maxbytes, json_t **out)
+params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags, size_t maxbytes,
+    json_t **out)
 {
 	json_t *v = json_object_get(obj, name);
 
@@ -96,16 +102,19 @@ params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 		if (!(flags & FIELD_REQUIRED))
 			return 0;
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: is required", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: is required", name),
+		       -1;
 	}
 	if (!json_is_object(v))
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must be an object", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: must be an object", name),
+		       -1;
 	/* json_dumpb with no buffer only measures. */
 	if (json_dumpb(v, NULL, 0, JSON_COMPACT) > maxbytes)
 		return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
-		    json_pack("{s:s}", "field", name), "%s: must be at most %zu bytes as JSON",
-		    name, maxbytes), -1;
+			   json_pack("{s:s}", "field", name),
+			   "%s: must be at most %zu bytes as JSON", name, maxbytes),
+		       -1;
 	*out = v;
 	return 0;
 }
@@ -128,8 +137,9 @@ params_query_int(struct request_ctx *ctx, const char *name, long long min, long 
 	if (rc == -1) {
 		*out = dflt;
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must be an integer from %lld to %lld",
-		    name, min, max), -1;
+			   json_pack("{s:s}", "field", name),
+			   "%s: must be an integer from %lld to %lld", name, min, max),
+		       -1;
 	}
 	return rc;
 }
@@ -145,13 +155,14 @@ params_query_id(struct request_ctx *ctx, const char *name, char out[ID_BUFSZ])
 		out[0] = '\0';
 	if (rc == -1)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must be an id", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: must be an id", name),
+		       -1;
 	return rc;
 }
 
 int
-params_query_csv(struct request_ctx *ctx, const char *name, const char *const *choices,
-    char *out, size_t outsz)
+params_query_csv(
+    struct request_ctx *ctx, const char *name, const char *const *choices, char *out, size_t outsz)
 {
 	const char *item, *end;
 	size_t len, i;
@@ -161,7 +172,8 @@ params_query_csv(struct request_ctx *ctx, const char *name, const char *const *c
 		return 0;
 	if (rc == -1)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: malformed or too long", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: malformed or too long", name),
+		       -1;
 	for (item = out;; item = end + 1) {
 		end = strchr(item, ',');
 		len = end != NULL ? (size_t)(end - item) : strlen(item);
@@ -178,8 +190,10 @@ params_query_csv(struct request_ctx *ctx, const char *name, const char *const *c
 				    i > 0 ? ", " : "", choices[i]);
 			out[0] = '\0';
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", name),
-			    "%s: each comma-separated item must be one of: %s", name, allowed), -1;
+				   json_pack("{s:s}", "field", name),
+				   "%s: each comma-separated item must be one of: %s", name,
+				   allowed),
+			       -1;
 		}
 		if (end == NULL)
 			return 1;
@@ -195,11 +209,13 @@ params_bool(struct request_ctx *ctx, json_t *obj, const char *name, int flags, i
 		if (!(flags & FIELD_REQUIRED))
 			return 0;
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: is required", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: is required", name),
+		       -1;
 	}
 	if (!json_is_boolean(v))
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must be a boolean", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: must be a boolean", name),
+		       -1;
 	*out = json_is_true(v);
 	return 0;
 }
@@ -219,6 +235,7 @@ params_query_bool(struct request_ctx *ctx, const char *name, int dflt, int *out)
 		*out = 0;
 	else
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", name), "%s: must be true or false", name), -1;
+			   json_pack("{s:s}", "field", name), "%s: must be true or false", name),
+		       -1;
 	return 1;
 }

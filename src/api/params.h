@@ -24,14 +24,18 @@ struct list_params {
 /* Reads limit (1..100, default 20) and before (a well-formed id). */
 int params_list(struct request_ctx *ctx, struct list_params *lp);
 
-enum field_flags { FIELD_OPTIONAL = 0, FIELD_REQUIRED = 1, FIELD_NULLABLE = 2 };
+enum field_flags {
+	FIELD_OPTIONAL = 0,
+	FIELD_REQUIRED = 1,
+	FIELD_NULLABLE = 2
+};
 
 /*
  * A string field of at most maxlen bytes. *out borrows from obj, NULL when
  * absent (or null with FIELD_NULLABLE).
  */
-int params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
-    size_t maxlen, const char **out);
+int params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags, size_t maxlen,
+    const char **out);
 
 /* A string field whose value must be one of the NULL-terminated choices. */
 int params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
@@ -51,8 +55,8 @@ int params_object(struct request_ctx *ctx, json_t *obj, const char *name, int fl
  */
 
 /* An integer from min to max; *out is dflt when absent. */
-int params_query_int(struct request_ctx *ctx, const char *name, long long min,
-    long long max, long long dflt, long long *out);
+int params_query_int(struct request_ctx *ctx, const char *name, long long min, long long max,
+    long long dflt, long long *out);
 
 /* A well-formed id, copied into out ("" when absent). */
 int params_query_id(struct request_ctx *ctx, const char *name, char out[ID_BUFSZ]);
@@ -61,8 +65,8 @@ int params_query_id(struct request_ctx *ctx, const char *name, char out[ID_BUFSZ
  * A comma-separated list whose every item is one of the NULL-terminated
  * choices (e.g. status=running,failed), copied into out as given.
  */
-int params_query_csv(struct request_ctx *ctx, const char *name,
-    const char *const *choices, char *out, size_t outsz);
+int params_query_csv(
+    struct request_ctx *ctx, const char *name, const char *const *choices, char *out, size_t outsz);
 
 /* A boolean field; *out is left as it is when absent (or null with FIELD_NULLABLE). */
 int params_bool(struct request_ctx *ctx, json_t *obj, const char *name, int flags, int *out);

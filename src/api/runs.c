@@ -27,10 +27,10 @@
 #include "params.h"
 #include "runview.h"
 
-#define RUNS_CONTENT_MAX (32 * 1024)   /* input content, approval comments */
-#define RUNS_EXPERIMENT_MAX 1024       /* bytes of an experiment_id filter */
-#define RUNS_STATUS_LIST_MAX 512       /* bytes of a status= list */
-#define RUNS_NO_CURSOR "z"             /* sorts above every id */
+#define RUNS_CONTENT_MAX (32 * 1024) /* input content, approval comments */
+#define RUNS_EXPERIMENT_MAX 1024 /* bytes of an experiment_id filter */
+#define RUNS_STATUS_LIST_MAX 512 /* bytes of a status= list */
+#define RUNS_NO_CURSOR "z" /* sorts above every id */
 
 static const char runs_sql_session_of[] =
     "SELECT session_id FROM runs WHERE workspace_id = ? AND id = ?";
@@ -62,27 +62,33 @@ static const char runs_sql_close[] =
  * Bind order: workspace, the leading value, the other filters' pairs in
  * enum runs_filter order, the status pair, before, limit.
  */
-enum runs_filter { RF_SESSION, RF_PARENT, RF_EXPERIMENT, RF_AGENT, RF__MAX };
+enum runs_filter {
+	RF_SESSION,
+	RF_PARENT,
+	RF_EXPERIMENT,
+	RF_AGENT,
+	RF__MAX
+};
 
 #define RUNS_LIST_HEAD "SELECT " RUNVIEW_COLUMNS RUNVIEW_FROM " WHERE r.workspace_id = ?"
 #define RUNS_F_SESSION " AND (? IS NULL OR r.session_id = ?)"
 #define RUNS_F_PARENT " AND (? IS NULL OR r.parent_run_id = ?)"
 #define RUNS_F_EXPERIMENT " AND (? IS NULL OR r.experiment_id = ?)"
 #define RUNS_F_AGENT " AND (? IS NULL OR r.agent_id = ?)"
-#define RUNS_LIST_TAIL                                                                   \
-	" AND (? IS NULL OR FIND_IN_SET(r.status, ?)) AND r.id < ?"                      \
+#define RUNS_LIST_TAIL                                              \
+	" AND (? IS NULL OR FIND_IN_SET(r.status, ?)) AND r.id < ?" \
 	" ORDER BY r.id DESC LIMIT ?"
 
-static const char runs_sql_list[] = RUNS_LIST_HEAD
-    RUNS_F_SESSION RUNS_F_PARENT RUNS_F_EXPERIMENT RUNS_F_AGENT RUNS_LIST_TAIL;
-static const char runs_sql_list_session[] = RUNS_LIST_HEAD " AND r.session_id = ?"
-    RUNS_F_PARENT RUNS_F_EXPERIMENT RUNS_F_AGENT RUNS_LIST_TAIL;
-static const char runs_sql_list_parent[] = RUNS_LIST_HEAD " AND r.parent_run_id = ?"
-    RUNS_F_SESSION RUNS_F_EXPERIMENT RUNS_F_AGENT RUNS_LIST_TAIL;
-static const char runs_sql_list_experiment[] = RUNS_LIST_HEAD " AND r.experiment_id = ?"
-    RUNS_F_SESSION RUNS_F_PARENT RUNS_F_AGENT RUNS_LIST_TAIL;
-static const char runs_sql_list_agent[] = RUNS_LIST_HEAD " AND r.agent_id = ?"
-    RUNS_F_SESSION RUNS_F_PARENT RUNS_F_EXPERIMENT RUNS_LIST_TAIL;
+static const char runs_sql_list[] =
+    RUNS_LIST_HEAD RUNS_F_SESSION RUNS_F_PARENT RUNS_F_EXPERIMENT RUNS_F_AGENT RUNS_LIST_TAIL;
+static const char runs_sql_list_session[] = RUNS_LIST_HEAD
+    " AND r.session_id = ?" RUNS_F_PARENT RUNS_F_EXPERIMENT RUNS_F_AGENT RUNS_LIST_TAIL;
+static const char runs_sql_list_parent[] = RUNS_LIST_HEAD
+    " AND r.parent_run_id = ?" RUNS_F_SESSION RUNS_F_EXPERIMENT RUNS_F_AGENT RUNS_LIST_TAIL;
+static const char runs_sql_list_experiment[] = RUNS_LIST_HEAD
+    " AND r.experiment_id = ?" RUNS_F_SESSION RUNS_F_PARENT RUNS_F_AGENT RUNS_LIST_TAIL;
+static const char runs_sql_list_agent[] = RUNS_LIST_HEAD
+    " AND r.agent_id = ?" RUNS_F_SESSION RUNS_F_PARENT RUNS_F_EXPERIMENT RUNS_LIST_TAIL;
 
 /* By the leading filter; RF__MAX = none. */
 static const char *const runs_list_sql[RF__MAX + 1] = {
@@ -100,15 +106,21 @@ static const char *const runs_filter_names[RF__MAX] = {
 	[RF_AGENT] = "agent_id",
 };
 
-static const char *const runs_statuses[] = {
-	"pending", "running", "completed", "failed", "timeout", "cancelled",
-	"waiting_for_input", "awaiting_approval", "approved", "rejected", NULL
-};
+static const char *const runs_statuses[] = { "pending", "running", "completed", "failed", "timeout",
+	"cancelled", "waiting_for_input", "awaiting_approval", "approved", "rejected", NULL };
 
 /* Codes a transaction callback returns to refuse (db_txn rolls back). */
-enum { RUNS_TXN_NOT_FOUND = 1, RUNS_TXN_CONFLICT = 2 };
+enum {
+	RUNS_TXN_NOT_FOUND = 1,
+	RUNS_TXN_CONFLICT = 2
+};
 
-enum runs_op { RUNS_OP_CANCEL, RUNS_OP_INPUT, RUNS_OP_APPROVE, RUNS_OP_REJECT };
+enum runs_op {
+	RUNS_OP_CANCEL,
+	RUNS_OP_INPUT,
+	RUNS_OP_APPROVE,
+	RUNS_OP_REJECT
+};
 
 /* One steering request, as the transaction sees it. Everything is borrowed. */
 struct runs_steer {
@@ -116,9 +128,9 @@ struct runs_steer {
 	const char *workspace_id;
 	const char *run_id;
 	const char *user_id;
-	const char *text;    /* input content or approval comment; NULL = none */
-	char status[24];     /* the run's status when locked (for a 409) */
-	int changed;         /* a transition was committed */
+	const char *text; /* input content or approval comment; NULL = none */
+	char status[24]; /* the run's status when locked (for a 409) */
+	int changed; /* a transition was committed */
 };
 
 /* POST /api/v1/sessions/{id}/cancel, as the transaction sees it. */
@@ -126,7 +138,7 @@ struct runs_close {
 	const char *workspace_id;
 	const char *session_id;
 	const char *user_id;
-	json_t *cancelled;   /* borrowed array, refilled on every attempt */
+	json_t *cancelled; /* borrowed array, refilled on every attempt */
 	int changed;
 };
 
@@ -150,8 +162,7 @@ runs_noun(const struct request_ctx *ctx)
  * 1 found, 0 not, -1 database error.
  */
 static int
-runs_session_of(struct db *db, const char *workspace_id, const char *run_id,
-    char out[ID_BUFSZ])
+runs_session_of(struct db *db, const char *workspace_id, const char *run_id, char out[ID_BUFSZ])
 {
 	struct db_param p[2] = { dbp_str(workspace_id), dbp_str(run_id) };
 	struct db_result *res;
@@ -186,16 +197,16 @@ runs_session_exists(struct request_ctx *ctx, const char *session_id)
  * (400 for a wrong type). *out borrows from body.
  */
 static int
-runs_text(struct request_ctx *ctx, json_t *body, const char *name, int flags,
-    const char **out)
+runs_text(struct request_ctx *ctx, json_t *body, const char *name, int flags, const char **out)
 {
 	json_t *v = json_object_get(body, name);
 
 	*out = NULL;
 	if (json_is_string(v) && json_string_length(v) > RUNS_CONTENT_MAX)
 		return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
-		    json_pack("{s:s}", "field", name), "%s: must be at most %d bytes", name,
-		    RUNS_CONTENT_MAX), -1;
+			   json_pack("{s:s}", "field", name), "%s: must be at most %d bytes", name,
+			   RUNS_CONTENT_MAX),
+		       -1;
 	return params_string(ctx, body, name, flags, RUNS_CONTENT_MAX, out);
 }
 
@@ -225,8 +236,8 @@ runs_list(struct request_ctx *ctx, const char *session)
 			continue;
 		}
 		if (f == RF_EXPERIMENT) {
-			rc = http_query_param(ctx->req->query, runs_filter_names[f], experiment,
-			    sizeof(experiment));
+			rc = http_query_param(
+			    ctx->req->query, runs_filter_names[f], experiment, sizeof(experiment));
 			if (rc == -1)
 				return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
 				    json_pack("{s:s}", "field", runs_filter_names[f]),
@@ -240,8 +251,8 @@ runs_list(struct request_ctx *ctx, const char *session)
 		if (rc == 1)
 			val[f] = ids[f];
 	}
-	if ((has_status = params_query_csv(ctx, "status", runs_statuses, status,
-	         sizeof(status))) == -1)
+	if ((has_status = params_query_csv(ctx, "status", runs_statuses, status, sizeof(status))) ==
+	    -1)
 		return -1;
 	if (lp.has_before) {
 		char unused[ID_BUFSZ];
@@ -295,8 +306,8 @@ h_thread_runs_list(struct request_ctx *ctx)
 	if ((found = runs_session_exists(ctx, id)) == -1)
 		return api_db_failure(ctx, "session_get");
 	if (found == 0)
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
-		    id);
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found", id);
 	return runs_list(ctx, id);
 }
 
@@ -338,8 +349,8 @@ runs_input(struct db *db, struct evlog_batch *b, struct run_state *st, const cha
 
 /* awaiting_approval → approved (runnable again). */
 static enum runops_result
-runs_approve(struct db *db, struct evlog_batch *b, struct run_state *st, const char *by,
-    const char *comment)
+runs_approve(
+    struct db *db, struct evlog_batch *b, struct run_state *st, const char *by, const char *comment)
 {
 	struct db_param p = dbp_str(st->id);
 	json_t *data;
@@ -409,18 +420,10 @@ runs_steer_txn(struct db *db, void *arg)
 	}
 	snprintf(s->status, sizeof(s->status), "%s", st.status);
 	switch (s->op) {
-	case RUNS_OP_CANCEL:
-		r = runops_cancel(db, &b, &st, s->user_id);
-		break;
-	case RUNS_OP_INPUT:
-		r = runs_input(db, &b, &st, s->text);
-		break;
-	case RUNS_OP_APPROVE:
-		r = runs_approve(db, &b, &st, s->user_id, s->text);
-		break;
-	case RUNS_OP_REJECT:
-		r = runs_reject(db, &b, &st, s->text);
-		break;
+	case RUNS_OP_CANCEL: r = runops_cancel(db, &b, &st, s->user_id); break;
+	case RUNS_OP_INPUT: r = runs_input(db, &b, &st, s->text); break;
+	case RUNS_OP_APPROVE: r = runs_approve(db, &b, &st, s->user_id, s->text); break;
+	case RUNS_OP_REJECT: r = runs_reject(db, &b, &st, s->text); break;
 	}
 	if (r == RUNOPS_ERROR)
 		return -1;
@@ -452,13 +455,14 @@ runs_steer_answer(struct request_ctx *ctx, const char *id)
 	if (found == -1)
 		return api_db_failure(ctx, "run_get");
 	if (found == 0)
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "%s %s not found",
-		    runs_noun(ctx), id);
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "%s %s not found", runs_noun(ctx), id);
 	if (runs_execution_route(ctx))
 		body = json_pack("{s:o}", "data", runview_execution(res, 0));
 	else {
 		body = json_pack("{s:b}", "ok", 1);
-		json_object_update_new(body, runview_run(res, 0, ctx->cfg->billing_credits_per_usd));
+		json_object_update_new(
+		    body, runview_run(res, 0, ctx->cfg->billing_credits_per_usd));
 	}
 	rc = http_send_json(ctx->req, 200, body);
 	db_result_free(res);
@@ -475,8 +479,8 @@ runs_steer(struct request_ctx *ctx, enum runs_op op)
 	int rc = -1;
 
 	if (!id_valid(id))
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "%s not found",
-		    runs_noun(ctx));
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "%s not found", runs_noun(ctx));
 	if (http_json_body(ctx->req, &body, op != RUNS_OP_INPUT) == -1)
 		return -1;
 	memset(&s, 0, sizeof(s));
@@ -484,30 +488,28 @@ runs_steer(struct request_ctx *ctx, enum runs_op op)
 	s.workspace_id = ctx->auth.workspace_id;
 	s.run_id = id;
 	s.user_id = ctx->auth.user_id;
-	if (op == RUNS_OP_INPUT &&
-	    runs_text(ctx, body, "content", FIELD_REQUIRED, &s.text) == -1)
+	if (op == RUNS_OP_INPUT && runs_text(ctx, body, "content", FIELD_REQUIRED, &s.text) == -1)
 		goto out;
 	if ((op == RUNS_OP_APPROVE || op == RUNS_OP_REJECT) &&
 	    runs_text(ctx, body, "comment", FIELD_NULLABLE, &s.text) == -1)
 		goto out;
 
 	switch (db_txn(ctx->db, runs_steer_txn, &s)) {
-	case 0:
-		break;
+	case 0: break;
 	case RUNS_TXN_NOT_FOUND:
-		rc = http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "%s %s not found",
-		    runs_noun(ctx), id);
+		rc = http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "%s %s not found", runs_noun(ctx), id);
 		goto out;
 	case RUNS_TXN_CONFLICT:
 		rc = http_send_error(ctx->req, 409, ERR_CONFLICT,
 		    json_pack("{s:s}", "status", s.status), "%s %s is %s: cannot %s it",
 		    runs_noun(ctx), id, s.status,
-		    op == RUNS_OP_CANCEL ? "cancel" : op == RUNS_OP_INPUT ? "give input to" :
-		    op == RUNS_OP_APPROVE ? "approve" : "reject");
+		    op == RUNS_OP_CANCEL        ? "cancel"
+			: op == RUNS_OP_INPUT   ? "give input to"
+			: op == RUNS_OP_APPROVE ? "approve"
+						: "reject");
 		goto out;
-	default:
-		rc = api_db_failure(ctx, "run_steer");
-		goto out;
+	default: rc = api_db_failure(ctx, "run_steer"); goto out;
 	}
 	if (s.changed)
 		runs_ring(ctx);
@@ -550,8 +552,8 @@ h_run_reject(struct request_ctx *ctx)
  * or asked its executor to. 0 or -1.
  */
 static int
-runs_close_one(struct db *db, struct evlog_batch *b, struct runs_close *c,
-    const char *run_id, int first)
+runs_close_one(
+    struct db *db, struct evlog_batch *b, struct runs_close *c, const char *run_id, int first)
 {
 	struct run_state st;
 	enum runops_result r;
@@ -629,12 +631,13 @@ h_session_cancel(struct request_ctx *ctx)
 	if (rc != 0) {
 		json_decref(c.cancelled);
 		if (rc == RUNS_TXN_NOT_FOUND)
-			return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
-			    "session %s not found", id);
+			return http_send_error(
+			    ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found", id);
 		return api_db_failure(ctx, "session_cancel");
 	}
 	if (c.changed)
 		runs_ring(ctx);
-	return http_send_json(ctx->req, 200, json_pack("{s:b, s:s, s:s, s:o}", "ok", 1,
-	    "session_id", id, "status", "closed", "cancelled_run_ids", c.cancelled));
+	return http_send_json(ctx->req, 200,
+	    json_pack("{s:b, s:s, s:s, s:o}", "ok", 1, "session_id", id, "status", "closed",
+		"cancelled_run_ids", c.cancelled));
 }

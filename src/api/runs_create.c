@@ -67,18 +67,18 @@ static const char rc_sql_session_version[] =
 struct run_request {
 	const char *agent_id;
 	const char *persona_id;
-	const json_t *version;    /* explicit version, or NULL */
+	const json_t *version; /* explicit version, or NULL */
 	long long pinned_version; /* the versions/{n}/runs path, else 0 */
-	const char *session_id;   /* an existing session, or NULL for a new one */
-	int use_session_version;  /* run the session's pinned version */
-	json_t *input;            /* owned: the run input */
+	const char *session_id; /* an existing session, or NULL for a new one */
+	int use_session_version; /* run the session's pinned version */
+	json_t *input; /* owned: the run input */
 	const json_t *metadata;
 	const char *route_id;
 	const char *parent_run_id;
 	const char *experiment_id;
 	const char *experiment_candidate_id;
-	const char *multitask;    /* reject | enqueue | interrupt */
-	const char *message;      /* the user turn as given (sessions/messages), or NULL */
+	const char *multitask; /* reject | enqueue | interrupt */
+	const char *message; /* the user turn as given (sessions/messages), or NULL */
 };
 
 /* State shared between runs_create() and its transaction. */
@@ -99,8 +99,8 @@ struct run_txn {
 	unsigned char req_hash[crypto_hash_sha256_BYTES];
 	const char *idem_key;
 	/* outcomes */
-	int replay;          /* an idempotent replay of run_id */
-	int idem_status;     /* its status code */
+	int replay; /* an idempotent replay of run_id */
+	int idem_status; /* its status code */
 };
 
 /* Transaction outcomes other than 0 / -1 (application refusals). */
@@ -239,7 +239,8 @@ rc_txn(struct db *db, void *arg)
 			found = runops_lock(db, ctx->auth.workspace_id, b.active_run_id, &st);
 			if (found == -1)
 				return -1;
-			if (found == 1 && runops_cancel(db, &b, &st, ctx->auth.user_id) == RUNOPS_ERROR)
+			if (found == 1 &&
+			    runops_cancel(db, &b, &st, ctx->auth.user_id) == RUNOPS_ERROR)
 				return -1;
 		}
 		queued = b.active_run_id[0] != '\0';
@@ -276,15 +277,15 @@ rc_request_hash(struct request_ctx *ctx, unsigned char out[crypto_hash_sha256_BY
 	crypto_hash_sha256_state st;
 
 	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req->method,
-	    strlen(ctx->req->method));
+	crypto_hash_sha256_update(
+	    &st, (const unsigned char *)ctx->req->method, strlen(ctx->req->method));
 	crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
-	crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req->path,
-	    strlen(ctx->req->path));
+	crypto_hash_sha256_update(
+	    &st, (const unsigned char *)ctx->req->path, strlen(ctx->req->path));
 	crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
 	if (ctx->req->body != NULL)
-		crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req->body,
-		    ctx->req->body_len);
+		crypto_hash_sha256_update(
+		    &st, (const unsigned char *)ctx->req->body, ctx->req->body_len);
 	crypto_hash_sha256_final(&st, out);
 }
 
@@ -323,7 +324,9 @@ rc_check(struct run_txn *t)
 			return api_db_failure(ctx, "route_get"), -1;
 		if (found == 0)
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", "route_id"), "route_id: no such route"), -1;
+				   json_pack("{s:s}", "field", "route_id"),
+				   "route_id: no such route"),
+			       -1;
 		/* A route overrides the version's model for this run. */
 		snprintf(t->provider, sizeof(t->provider), "%s", route.provider);
 		snprintf(t->model, sizeof(t->model), "%s", route.model);
@@ -340,8 +343,9 @@ rc_check(struct run_txn *t)
 		}
 		if (!found)
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", "parent_run_id"),
-			    "parent_run_id: no such run"), -1;
+				   json_pack("{s:s}", "field", "parent_run_id"),
+				   "parent_run_id: no such run"),
+			       -1;
 	}
 	if (t->av.input_schema != NULL) {
 		json_t *violations = json_array();
@@ -350,13 +354,17 @@ rc_check(struct run_txn *t)
 		if (n != 0) {
 			if (n < 0) {
 				json_decref(violations);
-				return http_send_error(ctx->req, 500, ERR_INTERNAL, NULL,
-				    "internal error"), -1;
+				return http_send_error(
+					   ctx->req, 500, ERR_INTERNAL, NULL, "internal error"),
+				       -1;
 			}
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s, s:o}", "field", "input", "violations", violations),
-			    "input does not match the agent version's input_schema (%d violation%s)",
-			    n, n == 1 ? "" : "s"), -1;
+				   json_pack(
+				       "{s:s, s:o}", "field", "input", "violations", violations),
+				   "input does not match the agent version's input_schema (%d "
+				   "violation%s)",
+				   n, n == 1 ? "" : "s"),
+			       -1;
 		}
 		json_decref(violations);
 	}
@@ -383,7 +391,8 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 		if (!rc_idem_key_ok(ctx->req->idempotency_key)) {
 			http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
 			    json_pack("{s:s}", "field", "Idempotency-Key"),
-			    "Idempotency-Key: 1 to %d printable ASCII characters", RUN_IDEM_KEY_MAX);
+			    "Idempotency-Key: 1 to %d printable ASCII characters",
+			    RUN_IDEM_KEY_MAX);
 			goto out;
 		}
 		t.idem_key = ctx->req->idempotency_key;
@@ -434,11 +443,12 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 
 	id_random_hex(t.trace_id, 16);
 	id_random_hex(t.span_id, 8);
-	t.user_turn = rr->message != NULL ? strdup(rr->message) :
-	    prompt_render_user(t.av.prompt_template, rr->input);
+	t.user_turn = rr->message != NULL ? strdup(rr->message)
+					  : prompt_render_user(t.av.prompt_template, rr->input);
 	t.input_text = json_dumps(rr->input, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	t.metadata_text = rr->metadata != NULL ?
-	    json_dumps(rr->metadata, JSON_COMPACT | JSON_REAL_PRECISION(15)) : strdup("{}");
+	t.metadata_text = rr->metadata != NULL
+	    ? json_dumps(rr->metadata, JSON_COMPACT | JSON_REAL_PRECISION(15))
+	    : strdup("{}");
 	if (t.user_turn == NULL || t.input_text == NULL || t.metadata_text == NULL) {
 		http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory");
 		goto out;
@@ -451,29 +461,27 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 			break;
 	}
 	switch (rc) {
-	case 0:
-		break;
+	case 0: break;
 	case RC_IDEM_CONFLICT:
 		http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
 		    "Idempotency-Key was already used with a different request");
 		goto out;
 	case RC_SESSION_GONE:
-		http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
-		    t.session_id);
+		http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found", t.session_id);
 		goto out;
 	case RC_SESSION_CLOSED:
-		http_send_error(ctx->req, 409, ERR_CONFLICT, NULL, "session %s is closed",
-		    t.session_id);
+		http_send_error(
+		    ctx->req, 409, ERR_CONFLICT, NULL, "session %s is closed", t.session_id);
 		goto out;
 	case RC_SESSION_BUSY:
 		http_send_error(ctx->req, 409, ERR_CONFLICT,
 		    json_pack("{s:s}", "session_id", t.session_id),
 		    "session %s already has an active run; send \"multitask\": \"enqueue\" or "
-		    "\"interrupt\"", t.session_id);
+		    "\"interrupt\"",
+		    t.session_id);
 		goto out;
-	default:
-		api_db_failure(ctx, "run_create");
-		goto out;
+	default: api_db_failure(ctx, "run_create"); goto out;
 	}
 	rc = -1;
 	if (!t.replay) {
@@ -511,8 +519,9 @@ rc_content(struct request_ctx *ctx, json_t *obj, const char *name, int flags, co
 
 	if (json_is_string(v) && json_string_length(v) > RUN_CONTENT_MAX)
 		return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
-		    json_pack("{s:s}", "field", name), "%s: at most %d bytes", name,
-		    RUN_CONTENT_MAX), -1;
+			   json_pack("{s:s}", "field", name), "%s: at most %d bytes", name,
+			   RUN_CONTENT_MAX),
+		       -1;
 	return params_string(ctx, obj, name, flags, RUN_CONTENT_MAX, out);
 }
 
@@ -527,8 +536,9 @@ rc_input_limits(struct request_ctx *ctx, json_t *input)
 
 		if (json_is_string(v) && json_string_length(v) > RUN_CONTENT_MAX)
 			return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
-			    json_pack("{s:s}", "field", "input"), "input.%s: at most %d bytes",
-			    fields[i], RUN_CONTENT_MAX), -1;
+				   json_pack("{s:s}", "field", "input"),
+				   "input.%s: at most %d bytes", fields[i], RUN_CONTENT_MAX),
+			       -1;
 	}
 	return 0;
 }
@@ -547,16 +557,19 @@ rc_parse_common(struct request_ctx *ctx, json_t *body, struct run_request *rr, i
 
 	if (allow_agent) {
 		if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, 64, &rr->agent_id) == -1 ||
-		    params_string(ctx, body, "persona_id", FIELD_NULLABLE, 255, &rr->persona_id) == -1)
+		    params_string(ctx, body, "persona_id", FIELD_NULLABLE, 255, &rr->persona_id) ==
+			-1)
 			return -1;
 		rr->version = json_object_get(body, "version");
 	}
 	if (params_string(ctx, body, "session_id", FIELD_NULLABLE, 64, &rr->session_id) == -1 ||
 	    params_string(ctx, body, "route_id", FIELD_NULLABLE, 64, &rr->route_id) == -1 ||
-	    params_string(ctx, body, "parent_run_id", FIELD_NULLABLE, 64, &rr->parent_run_id) == -1 ||
-	    params_string(ctx, body, "experiment_id", FIELD_NULLABLE, 255, &rr->experiment_id) == -1 ||
+	    params_string(ctx, body, "parent_run_id", FIELD_NULLABLE, 64, &rr->parent_run_id) ==
+		-1 ||
+	    params_string(ctx, body, "experiment_id", FIELD_NULLABLE, 255, &rr->experiment_id) ==
+		-1 ||
 	    params_string(ctx, body, "experiment_candidate_id", FIELD_NULLABLE, 255,
-	        &rr->experiment_candidate_id) == -1 ||
+		&rr->experiment_candidate_id) == -1 ||
 	    params_enum(ctx, body, "multitask", FIELD_NULLABLE, modes, &rr->multitask) == -1 ||
 	    rc_content(ctx, body, "prompt", FIELD_NULLABLE, &prompt) == -1 ||
 	    rc_content(ctx, body, "content", FIELD_NULLABLE, &content) == -1)
@@ -565,7 +578,8 @@ rc_parse_common(struct request_ctx *ctx, json_t *body, struct run_request *rr, i
 		rr->multitask = "reject";
 	if (rr->session_id != NULL && !id_valid(rr->session_id))
 		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
-		    rr->session_id), -1;
+			   rr->session_id),
+		       -1;
 
 	rr->metadata = json_object_get(body, "metadata");
 	if (rr->metadata != NULL && json_is_null(rr->metadata))
@@ -576,14 +590,17 @@ rc_parse_common(struct request_ctx *ctx, json_t *body, struct run_request *rr, i
 
 		if (!json_is_object(rr->metadata))
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", "metadata"), "metadata: must be an object"), -1;
+				   json_pack("{s:s}", "field", "metadata"),
+				   "metadata: must be an object"),
+			       -1;
 		text = json_dumps(rr->metadata, JSON_COMPACT);
 		len = text != NULL ? strlen(text) : 0;
 		free(text);
 		if (len > RUN_METADATA_MAX)
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", "metadata"),
-			    "metadata: at most %d bytes of JSON", RUN_METADATA_MAX), -1;
+				   json_pack("{s:s}", "field", "metadata"),
+				   "metadata: at most %d bytes of JSON", RUN_METADATA_MAX),
+			       -1;
 	}
 
 	/* input, else config (its alias), else prompt / content as the user turn. */
@@ -593,8 +610,10 @@ rc_parse_common(struct request_ctx *ctx, json_t *body, struct run_request *rr, i
 	if (in != NULL && !json_is_null(in)) {
 		if (!json_is_object(in))
 			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			    json_pack("{s:s}", "field", json_object_get(body, "input") ? "input" :
-			    "config"), "input: must be a JSON object"), -1;
+				   json_pack("{s:s}", "field",
+				       json_object_get(body, "input") ? "input" : "config"),
+				   "input: must be a JSON object"),
+			       -1;
 		if (rc_input_limits(ctx, in) == -1)
 			return -1;
 		rr->input = json_deep_copy(in);
@@ -616,12 +635,14 @@ rc_need_agent(struct request_ctx *ctx, struct run_request *rr)
 {
 	if (rr->agent_id != NULL && rr->persona_id != NULL)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", "persona_id"),
-		    "give agent_id or persona_id, not both"), -1;
+			   json_pack("{s:s}", "field", "persona_id"),
+			   "give agent_id or persona_id, not both"),
+		       -1;
 	if (rr->agent_id == NULL && rr->persona_id == NULL)
 		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", "agent_id"),
-		    "agent_id or persona_id is required"), -1;
+			   json_pack("{s:s}", "field", "agent_id"),
+			   "agent_id or persona_id is required"),
+		       -1;
 	return 0;
 }
 
@@ -766,8 +787,8 @@ h_session_message_post(struct request_ctx *ctx)
 		return -1;
 	run = json_object_get(body, "run");
 	if (run != NULL && !json_is_boolean(run) && !json_is_null(run)) {
-		http_send_error(ctx->req, 400, ERR_INVALID_INPUT, json_pack("{s:s}", "field", "run"),
-		    "run: must be a boolean");
+		http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
+		    json_pack("{s:s}", "field", "run"), "run: must be a boolean");
 		goto out;
 	}
 	if (rc_content(ctx, body, "content", FIELD_REQUIRED, &content) == -1)
@@ -785,8 +806,9 @@ h_session_message_post(struct request_ctx *ctx)
 		else if (rc != 0)
 			rc = api_db_failure(ctx, "message_create");
 		else
-			rc = http_send_json(ctx->req, 201, json_pack("{s:s, s:s, s:n}",
-			    "message_id", m.message_id, "session_id", m.session_id, "run_id"));
+			rc = http_send_json(ctx->req, 201,
+			    json_pack("{s:s, s:s, s:n}", "message_id", m.message_id, "session_id",
+				m.session_id, "run_id"));
 		goto out;
 	}
 	if (rc_parse_common(ctx, body, &rr, 0) == 0) {

@@ -7,12 +7,46 @@
 #include "api.h"
 
 enum {
-	C_ID, C_WS, C_AGENT, C_AGENT_VERSION, C_AGENT_VERSION_ID, C_SESSION, C_PARENT,
-	C_EXPERIMENT, C_CANDIDATE, C_ROUTE, C_PERSONA, C_MODEL, C_STATUS, C_CANCEL_REQ,
-	C_ERR_CODE, C_ERR_MSG, C_INPUT, C_OUTPUT, C_METADATA, C_PROMPT, C_CACHED,
-	C_CACHE_WRITE, C_COMPLETION, C_COST, C_STEPS, C_ATTEMPTS, C_TRACE, C_SPAN,
-	C_USER, C_USER_NAME, C_USER_EMAIL, C_CREATED, C_STARTED, C_COMPLETED, C_FAILED,
-	C_CANCELLED, C_UPDATED, C_PROVIDER, C_ENDED, C_DURATION,
+	C_ID,
+	C_WS,
+	C_AGENT,
+	C_AGENT_VERSION,
+	C_AGENT_VERSION_ID,
+	C_SESSION,
+	C_PARENT,
+	C_EXPERIMENT,
+	C_CANDIDATE,
+	C_ROUTE,
+	C_PERSONA,
+	C_MODEL,
+	C_STATUS,
+	C_CANCEL_REQ,
+	C_ERR_CODE,
+	C_ERR_MSG,
+	C_INPUT,
+	C_OUTPUT,
+	C_METADATA,
+	C_PROMPT,
+	C_CACHED,
+	C_CACHE_WRITE,
+	C_COMPLETION,
+	C_COST,
+	C_STEPS,
+	C_ATTEMPTS,
+	C_TRACE,
+	C_SPAN,
+	C_USER,
+	C_USER_NAME,
+	C_USER_EMAIL,
+	C_CREATED,
+	C_STARTED,
+	C_COMPLETED,
+	C_FAILED,
+	C_CANCELLED,
+	C_UPDATED,
+	C_PROVIDER,
+	C_ENDED,
+	C_DURATION,
 };
 
 static const char runview_sql_get[] =
@@ -22,8 +56,7 @@ int
 runview_terminal(const char *s)
 {
 	return strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 ||
-	    strcmp(s, "timeout") == 0 || strcmp(s, "cancelled") == 0 ||
-	    strcmp(s, "rejected") == 0;
+	    strcmp(s, "timeout") == 0 || strcmp(s, "cancelled") == 0 || strcmp(s, "rejected") == 0;
 }
 
 int
@@ -117,15 +150,15 @@ runview_run(const struct db_result *res, size_t r, long long credits_per_usd)
 	json_object_set_new(o, "input", rv_doc(res, r, C_INPUT));
 	json_object_set_new(o, "output", rv_doc(res, r, C_OUTPUT));
 	json_object_set_new(o, "metadata", rv_doc(res, r, C_METADATA));
-	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I, s:I, s:I}",
-	    "prompt_tokens", (json_int_t)prompt, "cached_tokens", (json_int_t)cached,
-	    "cache_write_tokens", (json_int_t)rv_int(res, r, C_CACHE_WRITE),
-	    "completion_tokens", (json_int_t)completion,
-	    "total_tokens", (json_int_t)(prompt + completion)));
+	json_object_set_new(o, "usage",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt,
+		"cached_tokens", (json_int_t)cached, "cache_write_tokens",
+		(json_int_t)rv_int(res, r, C_CACHE_WRITE), "completion_tokens",
+		(json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion)));
 	json_object_set_new(o, "cost_usd", rv_usd(cost));
 	json_object_set_new(o, "credits_used", json_integer(credits));
-	json_object_set_new(o, "cache_hit_rate",
-	    json_real(prompt > 0 ? (double)cached / (double)prompt : 0.0));
+	json_object_set_new(
+	    o, "cache_hit_rate", json_real(prompt > 0 ? (double)cached / (double)prompt : 0.0));
 	json_object_set_new(o, "duration_ms", json_integer(rv_duration(res, r)));
 	json_object_set_new(o, "steps", json_integer(rv_int(res, r, C_STEPS)));
 	json_object_set_new(o, "attempts", json_integer(rv_int(res, r, C_ATTEMPTS)));
@@ -160,12 +193,13 @@ runview_execution(const struct db_result *res, size_t r)
 	json_object_set_new(o, "input", rv_doc(res, r, C_INPUT));
 	json_object_set_new(o, "output", rv_doc(res, r, C_OUTPUT));
 	json_object_set_new(o, "error",
-	    rv(res, r, C_ERR_CODE) == NULL ? json_null() :
-	    json_string(err != NULL && err[0] ? err : rv(res, r, C_ERR_CODE)));
+	    rv(res, r, C_ERR_CODE) == NULL
+		? json_null()
+		: json_string(err != NULL && err[0] ? err : rv(res, r, C_ERR_CODE)));
 	json_object_set_new(o, "metadata", rv_doc(res, r, C_METADATA));
-	json_object_set_new(o, "token_usage", json_pack("{s:I, s:I, s:I}",
-	    "prompt_tokens", (json_int_t)prompt, "completion_tokens", (json_int_t)completion,
-	    "total_tokens", (json_int_t)(prompt + completion)));
+	json_object_set_new(o, "token_usage",
+	    json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
+		(json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion)));
 	json_object_set_new(o, "cost", rv_usd(rv_int(res, r, C_COST)));
 	json_object_set_new(o, "duration_ms", json_integer(rv_duration(res, r)));
 	json_object_set_new(o, "trace_id", jv_str(rv(res, r, C_TRACE)));

@@ -12,15 +12,15 @@ struct db_result;
 struct request_ctx;
 
 /* Column order is fixed: runview.c reads cells by these positions. */
-#define RUNVIEW_COLUMNS                                                                  \
-	"r.id, r.workspace_id, r.agent_id, r.agent_version, r.agent_version_id,"           \
-	" r.session_id, r.parent_run_id, r.experiment_id, r.experiment_candidate_id,"      \
-	" r.route_id, r.persona_id, r.model, r.status, r.cancel_requested, r.error_code,"  \
-	" r.error_message, r.input, r.output, r.metadata, r.prompt_tokens,"                \
-	" r.cached_tokens, r.cache_write_tokens, r.completion_tokens, r.cost_nusd,"        \
-	" r.steps, r.attempts, r.trace_id, r.telemetry_span_id, r.created_by_user_id,"     \
-	" u.name, u.email, r.created_at, r.started_at, r.completed_at, r.failed_at,"       \
-	" r.cancelled_at, r.updated_at, r.provider, r.ended_at,"                           \
+#define RUNVIEW_COLUMNS                                                                   \
+	"r.id, r.workspace_id, r.agent_id, r.agent_version, r.agent_version_id,"          \
+	" r.session_id, r.parent_run_id, r.experiment_id, r.experiment_candidate_id,"     \
+	" r.route_id, r.persona_id, r.model, r.status, r.cancel_requested, r.error_code," \
+	" r.error_message, r.input, r.output, r.metadata, r.prompt_tokens,"               \
+	" r.cached_tokens, r.cache_write_tokens, r.completion_tokens, r.cost_nusd,"       \
+	" r.steps, r.attempts, r.trace_id, r.telemetry_span_id, r.created_by_user_id,"    \
+	" u.name, u.email, r.created_at, r.started_at, r.completed_at, r.failed_at,"      \
+	" r.cancelled_at, r.updated_at, r.provider, r.ended_at,"                          \
 	" TIMESTAMPDIFF(MICROSECOND, r.started_at, COALESCE(r.ended_at, NOW(3))) DIV 1000"
 #define RUNVIEW_FROM " FROM runs r LEFT JOIN users u ON u.id = r.created_by_user_id"
 

@@ -21,7 +21,7 @@
 /* Longer strings name no agent either, but are not worth a lookup. */
 #define SESSION_REF_MAX 255
 
-#define SESSION_COLUMNS \
+#define SESSION_COLUMNS                                                              \
 	"id, agent_id, agent_version, agent_version_id, status, metadata, last_seq," \
 	" active_run_id, created_at, updated_at, closed_at"
 #define MESSAGE_COLUMNS "id, session_id, run_id, role, content, created_at"
@@ -73,19 +73,13 @@ sess_view(const struct db_result *res, size_t r)
 		json_decref(meta);
 		meta = json_object();
 	}
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-	    "id", jv_str(db_cell(res, r, 0)),
-	    "thread_id", jv_str(db_cell(res, r, 0)),
-	    "agent_id", jv_str(db_cell(res, r, 1)),
-	    "agent_version", jv_int(db_cell(res, r, 2)),
-	    "agent_version_id", jv_str(db_cell(res, r, 3)),
-	    "status", jv_str(db_cell(res, r, 4)),
-	    "metadata", meta,
-	    "last_seq", jv_int(db_cell(res, r, 6)),
-	    "active_run_id", jv_str(db_cell(res, r, 7)),
-	    "created_at", jv_time(db_cell(res, r, 8)),
-	    "updated_at", jv_time(db_cell(res, r, 9)),
-	    "closed_at", jv_time(db_cell(res, r, 10)));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+	    jv_str(db_cell(res, r, 0)), "thread_id", jv_str(db_cell(res, r, 0)), "agent_id",
+	    jv_str(db_cell(res, r, 1)), "agent_version", jv_int(db_cell(res, r, 2)),
+	    "agent_version_id", jv_str(db_cell(res, r, 3)), "status", jv_str(db_cell(res, r, 4)),
+	    "metadata", meta, "last_seq", jv_int(db_cell(res, r, 6)), "active_run_id",
+	    jv_str(db_cell(res, r, 7)), "created_at", jv_time(db_cell(res, r, 8)), "updated_at",
+	    jv_time(db_cell(res, r, 9)), "closed_at", jv_time(db_cell(res, r, 10)));
 }
 
 /* The Message object of row r; new reference. */
@@ -94,13 +88,10 @@ msg_view(const struct db_result *res, size_t r)
 {
 	const char *content = db_cell(res, r, 4);
 
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
-	    "id", jv_str(db_cell(res, r, 0)),
-	    "session_id", jv_str(db_cell(res, r, 1)),
-	    "run_id", jv_str(db_cell(res, r, 2)),
-	    "role", jv_str(db_cell(res, r, 3)),
-	    "content", content != NULL ?
-	        json_stringn(content, res->len[r * res->ncols + 4]) : json_string(""),
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", jv_str(db_cell(res, r, 0)),
+	    "session_id", jv_str(db_cell(res, r, 1)), "run_id", jv_str(db_cell(res, r, 2)), "role",
+	    jv_str(db_cell(res, r, 3)), "content",
+	    content != NULL ? json_stringn(content, res->len[r * res->ncols + 4]) : json_string(""),
 	    "created_at", jv_time(db_cell(res, r, 5)));
 }
 
@@ -153,12 +144,11 @@ sess_create(struct request_ctx *ctx)
 
 	if (http_json_body(ctx->req, &body, 1) == -1)
 		return -1;
-	if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, SESSION_REF_MAX,
-	        &agent_id) == -1 ||
-	    params_string(ctx, body, "persona_id", FIELD_NULLABLE, SESSION_REF_MAX,
-	        &persona) == -1 ||
-	    params_object(ctx, body, "metadata", FIELD_NULLABLE, SESSION_METADATA_MAX,
-	        &meta) == -1)
+	if (params_string(ctx, body, "agent_id", FIELD_NULLABLE, SESSION_REF_MAX, &agent_id) ==
+		-1 ||
+	    params_string(ctx, body, "persona_id", FIELD_NULLABLE, SESSION_REF_MAX, &persona) ==
+		-1 ||
+	    params_object(ctx, body, "metadata", FIELD_NULLABLE, SESSION_METADATA_MAX, &meta) == -1)
 		goto out;
 	if (agent_id == NULL && persona == NULL) {
 		http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
@@ -171,8 +161,8 @@ sess_create(struct request_ctx *ctx)
 		    "give agent_id or persona_id, not both");
 		goto out;
 	}
-	if (agentref_resolve(ctx, agent_id, persona, json_object_get(body, "version"), 1,
-	        &av) == -1)
+	if (agentref_resolve(ctx, agent_id, persona, json_object_get(body, "version"), 1, &av) ==
+	    -1)
 		goto out;
 	have_av = 1;
 	meta_text = meta != NULL ? json_dumps(meta, JSON_COMPACT) : strdup("{}");

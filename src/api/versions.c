@@ -22,7 +22,7 @@
 
 #define VERSION_MAX 2147483647LL
 
-#define VER_GET \
+#define VER_GET                                              \
 	"SELECT " VERSIONSPEC_COLUMNS " FROM agent_versions" \
 	" WHERE workspace_id = ? AND agent_id = ? AND version = ?"
 #define VER_AGENT "SELECT archived_at IS NOT NULL FROM agents WHERE workspace_id = ? AND id = ?"
@@ -49,7 +49,12 @@ static const char ver_sql_archive[] =
     " WHERE id = ?";
 static const char ver_sql_touch_agent[] = "UPDATE agents SET updated_at = NOW(3) WHERE id = ?";
 
-enum ver_op { VER_CREATE, VER_PATCH, VER_ACTIVATE, VER_ARCHIVE };
+enum ver_op {
+	VER_CREATE,
+	VER_PATCH,
+	VER_ACTIVATE,
+	VER_ARCHIVE
+};
 
 /* Refusals from the transactions (db_txn's positive codes). */
 enum {
@@ -65,11 +70,11 @@ struct ver_write {
 	enum ver_op op;
 	const char *workspace_id;
 	const char *agent_id;
-	long long n;            /* the version number (CREATE: allocated) */
-	const json_t *body;     /* PATCH: the client's fields; borrowed */
-	const json_t *spec;     /* CREATE: the normalised version; borrowed */
-	char id[ID_BUFSZ];      /* the version's id */
-	char status[16];        /* VER_NOT_DRAFT: the status found */
+	long long n; /* the version number (CREATE: allocated) */
+	const json_t *body; /* PATCH: the client's fields; borrowed */
+	const json_t *spec; /* CREATE: the normalised version; borrowed */
+	char id[ID_BUFSZ]; /* the version's id */
+	char status[16]; /* VER_NOT_DRAFT: the status found */
 	struct vspec_error err; /* VER_INVALID */
 };
 
@@ -96,8 +101,8 @@ ver_refused(struct request_ctx *ctx, int rc, const struct ver_write *w)
 {
 	switch (rc) {
 	case VER_AGENT_NOT_FOUND:
-		http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "agent %s not found",
-		    w->agent_id);
+		http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "agent %s not found", w->agent_id);
 		break;
 	case VER_AGENT_ARCHIVED:
 		http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
@@ -111,12 +116,8 @@ ver_refused(struct request_ctx *ctx, int rc, const struct ver_write *w)
 		http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
 		    "version %lld is %s; only a draft can be edited", w->n, w->status);
 		break;
-	case VER_INVALID:
-		versionspec_send_error(ctx, &w->err);
-		break;
-	default:
-		api_db_failure(ctx, "version_write");
-		break;
+	case VER_INVALID: versionspec_send_error(ctx, &w->err); break;
+	default: api_db_failure(ctx, "version_write"); break;
 	}
 	return -1;
 }
@@ -231,8 +232,8 @@ ver_status_txn(struct db *db, void *arg)
 	if (strcmp(w->status, target) == 0)
 		return 0; /* already there: unchanged */
 	p[0] = dbp_str(w->id);
-	if (db_query(db, w->op == VER_ACTIVATE ? ver_sql_activate : ver_sql_archive, p, 1,
-	        NULL) == -1)
+	if (db_query(db, w->op == VER_ACTIVATE ? ver_sql_activate : ver_sql_archive, p, 1, NULL) ==
+	    -1)
 		return -1;
 	p[0] = dbp_str(w->agent_id);
 	return db_query(db, ver_sql_touch_agent, p, 1, NULL);
@@ -343,7 +344,7 @@ ver_list(struct request_ctx *ctx)
 	}
 	p[n++] = DBP_INT(lp.limit);
 	if (db_query(ctx->db, lp.has_before ? ver_sql_list_before : ver_sql_list, p, (size_t)n,
-	        &res) == -1)
+		&res) == -1)
 		return api_db_failure(ctx, "version_list");
 	arr = json_array();
 	for (size_t r = 0; r < res->nrows; r++)

@@ -72,16 +72,21 @@ enum vs_field {
 };
 
 static const char *const vs_fields[VS__MAX] = {
-	"model", "system_prompt", "prompt_template", "input_schema",
-	"tools", "limits", "retry", "approval",
+	"model",
+	"system_prompt",
+	"prompt_template",
+	"input_schema",
+	"tools",
+	"limits",
+	"retry",
+	"approval",
 };
 
 static const char *const vs_providers[] = { "scripted", "openai", "anthropic", NULL };
 
 /* Headers the executor sets itself; a tool may not. */
-static const char *const vs_reserved_headers[] = {
-	"connection", "content-length", "host", "idempotency-key", "transfer-encoding", NULL
-};
+static const char *const vs_reserved_headers[] = { "connection", "content-length", "host",
+	"idempotency-key", "transfer-encoding", NULL };
 
 struct vs {
 	const char *prefix;
@@ -240,9 +245,9 @@ vs_model(struct vs *v, const json_t *m, json_t **out)
 	params = vs_get(m, "params");
 	if (params != NULL && !json_is_object(params))
 		return vs_fail(v, "model.params", "must be an object");
-	*out = json_pack("{s:O, s:O, s:o, s:o}", "provider", provider, "name", name,
-	    "route_id", route != NULL ? json_deep_copy(route) : json_null(),
-	    "params", params != NULL ? json_deep_copy(params) : json_object());
+	*out = json_pack("{s:O, s:O, s:o, s:o}", "provider", provider, "name", name, "route_id",
+	    route != NULL ? json_deep_copy(route) : json_null(), "params",
+	    params != NULL ? json_deep_copy(params) : json_object());
 	return *out != NULL ? 0 : vs_oom(v);
 }
 
@@ -257,8 +262,8 @@ vs_tool_name_ok(const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		        (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			c == '_' || c == '-'))
 			return 0;
 	}
 	return 1;
@@ -330,8 +335,8 @@ vs_header_name_ok(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		        (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			strchr("!#$%&'*+-.^_`|~", c) != NULL))
 			return 0;
 	}
 	return 1;
@@ -349,16 +354,19 @@ vs_headers(struct vs *v, const json_t *h, const char *path, json_t **out)
 		return vs_fail(v, path, "must be an object of strings");
 	if (json_object_size(h) > VS_HEADERS_MAX)
 		return vs_fail(v, path, "must have at most %d headers", VS_HEADERS_MAX);
-	json_object_foreach((json_t *)h, name, val) {
+	json_object_foreach((json_t *)h, name, val)
+	{
 		char lower[VS_HEADER_NAME_MAX + 1];
 		size_t n;
 
 		if (!vs_header_name_ok(name))
-			return vs_fail(v, path, "header names must be HTTP tokens of 1 to %d characters",
+			return vs_fail(v, path,
+			    "header names must be HTTP tokens of 1 to %d characters",
 			    VS_HEADER_NAME_MAX);
 		n = strlen(name);
 		for (size_t i = 0; i <= n; i++)
-			lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+			lower[i] =
+			    (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
 		if (snprintf(sub, sizeof(sub), "%s.%s", path, name) >= (int)sizeof(sub))
 			return vs_fail(v, path, "header name too long");
 		if (vs_in(lower, vs_reserved_headers))
@@ -427,10 +435,9 @@ vs_http_tool(struct vs *v, const json_t *t, const char *tpath, const char *name,
 	if (vs_headers(v, vs_get(t, "headers"), path, &headers) == -1)
 		return -1;
 	pcopy = params != NULL ? json_deep_copy(params) : json_pack("{s:s}", "type", "object");
-	*out = json_pack("{s:s, s:s, s:s, s:o, s:O, s:s, s:o, s:I, s:b}",
-	    "type", "http", "name", name, "description", desc, "parameters", pcopy,
-	    "url", url, "method", "POST", "headers", headers,
-	    "timeout_ms", (json_int_t)timeout_ms, "requires_confirmation", confirm);
+	*out = json_pack("{s:s, s:s, s:s, s:o, s:O, s:s, s:o, s:I, s:b}", "type", "http", "name",
+	    name, "description", desc, "parameters", pcopy, "url", url, "method", "POST", "headers",
+	    headers, "timeout_ms", (json_int_t)timeout_ms, "requires_confirmation", confirm);
 	return *out != NULL ? 0 : vs_oom(v);
 }
 
@@ -462,10 +469,12 @@ vs_tool(struct vs *v, const json_t *t, size_t i, const json_t *done, json_t **ou
 			return vs_fail(v, path, "is required");
 		if (!json_is_string(name) ||
 		    !vs_tool_name_ok(json_string_value(name), json_string_length(name)))
-			return vs_fail(v, path, "must be 1 to %d of A-Z a-z 0-9 _ -", VS_TOOL_NAME_MAX);
+			return vs_fail(
+			    v, path, "must be 1 to %d of A-Z a-z 0-9 _ -", VS_TOOL_NAME_MAX);
 	}
 	for (size_t k = 0; k < json_array_size(done); k++) {
-		const char *other = json_string_value(json_object_get(json_array_get(done, k), "name"));
+		const char *other =
+		    json_string_value(json_object_get(json_array_get(done, k), "name"));
 
 		if (strcmp(other, name != NULL ? json_string_value(name) : "ask_user") == 0)
 			return vs_fail(v, path, "repeats the name of tools[%zu]", k);
@@ -474,8 +483,8 @@ vs_tool(struct vs *v, const json_t *t, size_t i, const json_t *done, json_t **ou
 		return vs_http_tool(v, t, tpath, json_string_value(name), out);
 	if (vs_description(v, t, tpath, &desc) == -1)
 		return -1;
-	*out = json_pack("{s:s, s:s, s:s}", "type", "ask_user", "name", "ask_user",
-	    "description", desc);
+	*out = json_pack(
+	    "{s:s, s:s, s:s}", "type", "ask_user", "name", "ask_user", "description", desc);
 	return *out != NULL ? 0 : vs_oom(v);
 }
 
@@ -517,9 +526,8 @@ vs_limits(struct vs *v, const json_t *l, json_t **out)
 	    vs_number(v, l, "limits", "max_cost_usd", 0, VS_MAX_COST_USD, &max_cost) == -1 ||
 	    vs_int(v, l, "limits", "timeout_s", 1, 86400, &timeout_s) == -1)
 		return -1;
-	*out = json_pack("{s:I, s:I, s:f, s:I}", "max_steps", (json_int_t)max_steps,
-	    "max_tokens", (json_int_t)max_tokens, "max_cost_usd", max_cost,
-	    "timeout_s", (json_int_t)timeout_s);
+	*out = json_pack("{s:I, s:I, s:f, s:I}", "max_steps", (json_int_t)max_steps, "max_tokens",
+	    (json_int_t)max_tokens, "max_cost_usd", max_cost, "timeout_s", (json_int_t)timeout_s);
 	return *out != NULL ? 0 : vs_oom(v);
 }
 
@@ -550,7 +558,7 @@ vs_has_tool(const json_t *tools, const char *name)
 {
 	for (size_t i = 0; i < json_array_size(tools); i++)
 		if (strcmp(json_string_value(json_object_get(json_array_get(tools, i), "name")),
-		        name) == 0)
+			name) == 0)
 			return 1;
 	return 0;
 }
@@ -599,8 +607,8 @@ vs_approval(struct vs *v, const json_t *a, const json_t *tools, json_t **out)
 /* --- the whole body ------------------------------------------------------- */
 
 int
-versionspec_normalize(const json_t *body, const json_t *base, const char *prefix,
-    json_t **out, struct vspec_error *err)
+versionspec_normalize(const json_t *body, const json_t *base, const char *prefix, json_t **out,
+    struct vspec_error *err)
 {
 	const json_t *src[VS__MAX];
 	json_t *doc[VS__MAX] = { NULL }, *spec = NULL;
@@ -684,11 +692,11 @@ versionspec_send_error(struct request_ctx *ctx, const struct vspec_error *err)
 }
 
 int
-versionspec_check_route(struct request_ctx *ctx, const json_t *spec, const char *prefix,
-    struct vspec_error *err)
+versionspec_check_route(
+    struct request_ctx *ctx, const json_t *spec, const char *prefix, struct vspec_error *err)
 {
-	const char *route = json_string_value(json_object_get(json_object_get(spec, "model"),
-	    "route_id"));
+	const char *route =
+	    json_string_value(json_object_get(json_object_get(spec, "model"), "route_id"));
 	struct vs v = { prefix, err };
 	int found;
 
@@ -730,8 +738,9 @@ vs_bind(const json_t *spec, char *text[VS__MAX], struct db_param p[VS__MAX])
 		const json_t *x = json_object_get(spec, vs_fields[f]);
 
 		if (f == VS_SYSTEM_PROMPT || f == VS_PROMPT_TEMPLATE) {
-			p[f] = json_is_string(x) ?
-			    DBP_STRN(json_string_value(x), json_string_length(x)) : DBP_NULL();
+			p[f] = json_is_string(x)
+			    ? DBP_STRN(json_string_value(x), json_string_length(x))
+			    : DBP_NULL();
 			continue;
 		}
 		if (vs_dump(spec, (enum vs_field)f, &text[f]) == -1)
@@ -749,8 +758,8 @@ vs_bind_free(char *text[VS__MAX])
 }
 
 int
-versionspec_insert(struct db *db, const char *workspace_id, const char *agent_id,
-    long long version, const json_t *spec, int active, char id[ID_BUFSZ])
+versionspec_insert(struct db *db, const char *workspace_id, const char *agent_id, long long version,
+    const json_t *spec, int active, char id[ID_BUFSZ])
 {
 	struct db_param p[5 + VS__MAX + 1];
 	char *text[VS__MAX];
@@ -786,8 +795,8 @@ versionspec_update(struct db *db, const char *version_id, const json_t *spec)
 }
 
 int
-versionspec_load(struct db *db, const char *workspace_id, const char *version_id,
-    struct db_result **res)
+versionspec_load(
+    struct db *db, const char *workspace_id, const char *version_id, struct db_result **res)
 {
 	struct db_param p[2] = { dbp_str(workspace_id), dbp_str(version_id) };
 
@@ -809,24 +818,17 @@ versionspec_view(const struct db_result *res, size_t r)
 	const char *sp = db_cell(res, r, 5);
 
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-	    " s:o, s:o, s:o, s:o}",
-	    "id", jv_str(db_cell(res, r, 0)),
-	    "agent_id", jv_str(db_cell(res, r, 1)),
-	    "version", jv_int(db_cell(res, r, 2)),
-	    "status", jv_str(db_cell(res, r, 3)),
-	    "model", vs_cell_doc(res, r, 4),
-	    "system_prompt", json_stringn(sp != NULL ? sp : "",
-	        sp != NULL ? res->len[r * res->ncols + 5] : 0),
-	    "prompt_template", jv_str(db_cell(res, r, 6)),
-	    "input_schema", vs_cell_doc(res, r, 7),
-	    "tools", vs_cell_doc(res, r, 8),
-	    "limits", vs_cell_doc(res, r, 9),
-	    "retry", vs_cell_doc(res, r, 10),
-	    "approval", vs_cell_doc(res, r, 11),
-	    "created_at", jv_time(db_cell(res, r, 12)),
-	    "updated_at", jv_time(db_cell(res, r, 13)),
-	    "activated_at", jv_time(db_cell(res, r, 14)),
-	    "archived_at", jv_time(db_cell(res, r, 15)));
+			 " s:o, s:o, s:o, s:o}",
+	    "id", jv_str(db_cell(res, r, 0)), "agent_id", jv_str(db_cell(res, r, 1)), "version",
+	    jv_int(db_cell(res, r, 2)), "status", jv_str(db_cell(res, r, 3)), "model",
+	    vs_cell_doc(res, r, 4), "system_prompt",
+	    json_stringn(sp != NULL ? sp : "", sp != NULL ? res->len[r * res->ncols + 5] : 0),
+	    "prompt_template", jv_str(db_cell(res, r, 6)), "input_schema", vs_cell_doc(res, r, 7),
+	    "tools", vs_cell_doc(res, r, 8), "limits", vs_cell_doc(res, r, 9), "retry",
+	    vs_cell_doc(res, r, 10), "approval", vs_cell_doc(res, r, 11), "created_at",
+	    jv_time(db_cell(res, r, 12)), "updated_at", jv_time(db_cell(res, r, 13)),
+	    "activated_at", jv_time(db_cell(res, r, 14)), "archived_at",
+	    jv_time(db_cell(res, r, 15)));
 }
 
 json_t *
@@ -838,7 +840,8 @@ versionspec_from_row(const struct db_result *res, size_t r)
 		return NULL;
 	spec = json_object();
 	for (int f = 0; spec != NULL && f < VS__MAX; f++)
-		if (json_object_set(spec, vs_fields[f], json_object_get(view, vs_fields[f])) == -1) {
+		if (json_object_set(spec, vs_fields[f], json_object_get(view, vs_fields[f])) ==
+		    -1) {
 			json_decref(spec);
 			spec = NULL;
 		}

@@ -25,12 +25,12 @@ struct request_ctx;
 #define VSPEC_MESSAGE_MAX 512
 
 struct vspec_error {
-	char field[VSPEC_FIELD_MAX];     /* dotted path, e.g. "tools[1].url" */
+	char field[VSPEC_FIELD_MAX]; /* dotted path, e.g. "tools[1].url" */
 	char message[VSPEC_MESSAGE_MAX]; /* "tools[1].url: must be …"; never echoes a value */
 };
 
 /* The columns of a Version, in the order versionspec_view() reads them. */
-#define VERSIONSPEC_COLUMNS \
+#define VERSIONSPEC_COLUMNS                                                                   \
 	"id, agent_id, version, status, model, system_prompt, prompt_template, input_schema," \
 	" tools, limits, retry, approval, created_at, updated_at, activated_at, archived_at"
 
@@ -41,8 +41,8 @@ struct vspec_error {
  * "version.") goes before every field path. Pure: no I/O.
  * Returns 0 with *out a new reference, or -1 with err filled and *out NULL.
  */
-int versionspec_normalize(const json_t *body, const json_t *base, const char *prefix,
-    json_t **out, struct vspec_error *err);
+int versionspec_normalize(const json_t *body, const json_t *base, const char *prefix, json_t **out,
+    struct vspec_error *err);
 
 /* Sends 400 INVALID_INPUT with details.field. Returns -1 (handler convention). */
 int versionspec_send_error(struct request_ctx *ctx, const struct vspec_error *err);
@@ -53,8 +53,8 @@ int versionspec_send_error(struct request_ctx *ctx, const struct vspec_error *er
  * route_id); 1 when not, with err filled (field prefix + "model.route_id");
  * -1 on a database error (nothing sent). Usable inside a db_txn on ctx->db.
  */
-int versionspec_check_route(struct request_ctx *ctx, const json_t *spec, const char *prefix,
-    struct vspec_error *err);
+int versionspec_check_route(
+    struct request_ctx *ctx, const json_t *spec, const char *prefix, struct vspec_error *err);
 
 /*
  * Inserts a version from a normalised spec (borrowed): a draft, or active
@@ -68,8 +68,8 @@ int versionspec_insert(struct db *db, const char *workspace_id, const char *agen
 int versionspec_update(struct db *db, const char *version_id, const json_t *spec);
 
 /* Loads version id of the workspace into *res: 1 found, 0 not, -1 error. */
-int versionspec_load(struct db *db, const char *workspace_id, const char *version_id,
-    struct db_result **res);
+int versionspec_load(
+    struct db *db, const char *workspace_id, const char *version_id, struct db_result **res);
 
 /* The Version object of row r of a VERSIONSPEC_COLUMNS result; new reference. */
 json_t *versionspec_view(const struct db_result *res, size_t r);

@@ -37,16 +37,14 @@ worker_serve(FCGX_Request *fr, struct db *db, const struct config *cfg)
 	struct http_request req;
 
 	switch (fcgi_request_init(&req, fr)) {
-	case FCGI_READ_OK:
-		api_dispatch(&req, db, cfg);
-		break;
+	case FCGI_READ_OK: api_dispatch(&req, db, cfg); break;
 	case FCGI_READ_TOO_LARGE:
 		http_send_error(&req, 413, ERR_PAYLOAD_TOO_LARGE, NULL,
 		    "request body exceeds %d bytes", HTTP_BODY_MAX);
 		break;
 	case FCGI_READ_ERROR:
-		http_send_error(&req, 400, ERR_INVALID_INPUT, NULL,
-		    "the request body could not be read");
+		http_send_error(
+		    &req, 400, ERR_INVALID_INPUT, NULL, "the request body could not be read");
 		break;
 	}
 	fcgi_request_release(&req);

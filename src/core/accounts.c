@@ -9,8 +9,7 @@ static const char acc_sql_ws_insert[] =
 static const char acc_sql_ws_exists[] = "SELECT 1 FROM workspaces WHERE id = ?";
 static const char acc_sql_user_insert[] =
     "INSERT INTO users (id, workspace_id, email, name, created_at) VALUES (?, ?, ?, ?, NOW(3))";
-static const char acc_sql_user_by_id[] =
-    "SELECT id FROM users WHERE workspace_id = ? AND id = ?";
+static const char acc_sql_user_by_id[] = "SELECT id FROM users WHERE workspace_id = ? AND id = ?";
 static const char acc_sql_user_by_email[] =
     "SELECT id FROM users WHERE workspace_id = ? AND email = ?";
 static const char acc_sql_key_insert[] =
@@ -48,8 +47,8 @@ accounts_workspace_exists(struct db *db, const char *workspace_id)
 }
 
 int
-accounts_user_create(struct db *db, const char *workspace_id, const char *email,
-    const char *name, char id_out[ID_BUFSZ])
+accounts_user_create(struct db *db, const char *workspace_id, const char *email, const char *name,
+    char id_out[ID_BUFSZ])
 {
 	struct db_param p[4];
 
@@ -62,8 +61,8 @@ accounts_user_create(struct db *db, const char *workspace_id, const char *email,
 }
 
 int
-accounts_user_find(struct db *db, const char *workspace_id, const char *user_id,
-    const char *email, char id_out[ID_BUFSZ])
+accounts_user_find(struct db *db, const char *workspace_id, const char *user_id, const char *email,
+    char id_out[ID_BUFSZ])
 {
 	struct db_result *res;
 	struct db_param p[2];
@@ -71,8 +70,8 @@ accounts_user_find(struct db *db, const char *workspace_id, const char *user_id,
 
 	p[0] = dbp_str(workspace_id);
 	p[1] = dbp_str(user_id != NULL ? user_id : email);
-	if (db_query(db, user_id != NULL ? acc_sql_user_by_id : acc_sql_user_by_email, p, 2,
-	        &res) == -1)
+	if (db_query(
+		db, user_id != NULL ? acc_sql_user_by_id : acc_sql_user_by_email, p, 2, &res) == -1)
 		return -1;
 	found = res->nrows > 0;
 	if (found)
@@ -82,9 +81,8 @@ accounts_user_find(struct db *db, const char *workspace_id, const char *user_id,
 }
 
 int
-accounts_key_create(struct db *db, const char *workspace_id, const char *user_id,
-    const char *name, const char *role, char id_out[ID_BUFSZ],
-    char secret_out[APIKEY_SECRET_MAX])
+accounts_key_create(struct db *db, const char *workspace_id, const char *user_id, const char *name,
+    const char *role, char id_out[ID_BUFSZ], char secret_out[APIKEY_SECRET_MAX])
 {
 	unsigned char hash[APIKEY_HASH_LEN];
 	struct db_param p[7];

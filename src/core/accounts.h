@@ -22,8 +22,7 @@ int accounts_workspace_exists(struct db *db, const char *workspace_id);
 
 /* Creates a key; secret_out receives the only copy of the secret. */
 int accounts_key_create(struct db *db, const char *workspace_id, const char *user_id,
-    const char *name, const char *role, char id_out[ID_BUFSZ],
-    char secret_out[APIKEY_SECRET_MAX]);
+    const char *name, const char *role, char id_out[ID_BUFSZ], char secret_out[APIKEY_SECRET_MAX]);
 
 /* Revokes a key (idempotent). workspace_id NULL = any workspace (the CLI).
  * Returns 1 when the key exists, 0 when not, -1 on error. */

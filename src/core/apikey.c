@@ -28,12 +28,14 @@ apikey_well_formed(const char *s)
 	if (s == NULL || strncmp(s, APIKEY_PREFIX, plen) != 0)
 		return 0;
 	n = strlen(s + plen);
-	if (n != sodium_base64_ENCODED_LEN(APIKEY_RANDOM_BYTES,
-	             sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1)
+	if (n !=
+	    sodium_base64_ENCODED_LEN(
+		APIKEY_RANDOM_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING) -
+		1)
 		return 0;
 	for (const char *p = s + plen; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		        (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
 			return 0;
 	return 1;
 }

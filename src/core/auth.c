@@ -13,8 +13,7 @@ static const char auth_sql_lookup[] =
     " WHERE k.secret_hash = ? AND k.revoked_at IS NULL";
 
 /* Touching last_used_at at most once a minute keeps reads free of writes. */
-static const char auth_sql_touch[] =
-    "UPDATE api_keys SET last_used_at = NOW(3) WHERE id = ?";
+static const char auth_sql_touch[] = "UPDATE api_keys SET last_used_at = NOW(3) WHERE id = ?";
 
 static void
 auth_copy(char *dst, size_t dstsz, const char *src)
@@ -51,8 +50,8 @@ auth_resolve(struct db *db, const char *authorization, struct auth *out)
 		auth_copy(out->key_id, sizeof(out->key_id), db_cell(res, 0, 0));
 		auth_copy(out->workspace_id, sizeof(out->workspace_id), db_cell(res, 0, 1));
 		auth_copy(out->user_id, sizeof(out->user_id), db_cell(res, 0, 2));
-		out->role = strcmp(db_cell(res, 0, 3), "admin") == 0 ? AUTH_ROLE_ADMIN :
-		    AUTH_ROLE_MEMBER;
+		out->role =
+		    strcmp(db_cell(res, 0, 3), "admin") == 0 ? AUTH_ROLE_ADMIN : AUTH_ROLE_MEMBER;
 		auth_copy(out->user_name, sizeof(out->user_name), db_cell(res, 0, 5));
 		auth_copy(out->user_email, sizeof(out->user_email), db_cell(res, 0, 6));
 		if (db_cell_int(res, 0, 7, 0) == 1) {
@@ -70,15 +69,10 @@ const char *
 auth_result_message(enum auth_result r)
 {
 	switch (r) {
-	case AUTH_MISSING:
-		return "missing Authorization: Bearer <api key> header";
-	case AUTH_MALFORMED:
-		return "malformed Authorization header: expected Bearer <api key>";
-	case AUTH_UNKNOWN:
-		return "unknown or revoked API key";
-	case AUTH_DB_ERROR:
-		return "authentication is unavailable, try again";
-	default:
-		return "";
+	case AUTH_MISSING: return "missing Authorization: Bearer <api key> header";
+	case AUTH_MALFORMED: return "malformed Authorization header: expected Bearer <api key>";
+	case AUTH_UNKNOWN: return "unknown or revoked API key";
+	case AUTH_DB_ERROR: return "authentication is unavailable, try again";
+	default: return "";
 	}
 }

@@ -6,7 +6,10 @@
 
 struct db;
 
-enum auth_role { AUTH_ROLE_MEMBER, AUTH_ROLE_ADMIN };
+enum auth_role {
+	AUTH_ROLE_MEMBER,
+	AUTH_ROLE_ADMIN
+};
 
 struct auth {
 	char key_id[ID_BUFSZ];
@@ -19,9 +22,9 @@ struct auth {
 
 enum auth_result {
 	AUTH_OK = 0,
-	AUTH_MISSING,   /* no Authorization header */
+	AUTH_MISSING, /* no Authorization header */
 	AUTH_MALFORMED, /* not "Bearer <well-formed key>" */
-	AUTH_UNKNOWN,   /* no such key, or revoked */
+	AUTH_UNKNOWN, /* no such key, or revoked */
 	AUTH_DB_ERROR,
 };
 

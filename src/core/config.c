@@ -10,7 +10,11 @@
 
 #include "log.h"
 
-enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL };
+enum config_type {
+	CONFIG_STR,
+	CONFIG_INT,
+	CONFIG_BOOL
+};
 
 struct config_entry {
 	const char *section;
@@ -22,9 +26,18 @@ struct config_entry {
 	long long max;
 };
 
-#define STR(s, k, field, d) { s, k, CONFIG_STR, offsetof(struct config, field), d, 0, 0 }
-#define INT(s, k, field, d, lo, hi) { s, k, CONFIG_INT, offsetof(struct config, field), d, lo, hi }
-#define BOOL(s, k, field, d) { s, k, CONFIG_BOOL, offsetof(struct config, field), d, 0, 1 }
+#define STR(s, k, field, d)                                               \
+	{                                                                 \
+		s, k, CONFIG_STR, offsetof(struct config, field), d, 0, 0 \
+	}
+#define INT(s, k, field, d, lo, hi)                                         \
+	{                                                                   \
+		s, k, CONFIG_INT, offsetof(struct config, field), d, lo, hi \
+	}
+#define BOOL(s, k, field, d)                                               \
+	{                                                                  \
+		s, k, CONFIG_BOOL, offsetof(struct config, field), d, 0, 1 \
+	}
 
 static const struct config_entry config_table[] = {
 	STR("database", "host", db_host, "127.0.0.1"),
@@ -65,8 +78,8 @@ static const struct config_entry config_table[] = {
 #define CONFIG_N (sizeof(config_table) / sizeof(config_table[0]))
 
 static int
-config_apply(struct config *cfg, const struct config_entry *e, const char *value,
-    char *err, size_t errsz)
+config_apply(
+    struct config *cfg, const struct config_entry *e, const char *value, char *err, size_t errsz)
 {
 	char *base = (char *)cfg + e->offset;
 
@@ -74,8 +87,8 @@ config_apply(struct config *cfg, const struct config_entry *e, const char *value
 	case CONFIG_STR: {
 		size_t len = strlen(value);
 		if (len >= CONFIG_STR_MAX) {
-			snprintf(err, errsz, "%s.%s: value too long (max %d bytes)",
-			    e->section, e->key, CONFIG_STR_MAX - 1);
+			snprintf(err, errsz, "%s.%s: value too long (max %d bytes)", e->section,
+			    e->key, CONFIG_STR_MAX - 1);
 			return -1;
 		}
 		memcpy(base, value, len + 1);
@@ -119,13 +132,14 @@ config_defaults(struct config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < CONFIG_N; i++)
-		if (config_apply(cfg, &config_table[i], config_table[i].def, err, sizeof(err)) == -1)
+		if (config_apply(cfg, &config_table[i], config_table[i].def, err, sizeof(err)) ==
+		    -1)
 			fatalx("config default: %s", err);
 }
 
 int
-config_set(struct config *cfg, const char *section, const char *key,
-    const char *value, char *err, size_t errsz)
+config_set(struct config *cfg, const char *section, const char *key, const char *value, char *err,
+    size_t errsz)
 {
 	for (size_t i = 0; i < CONFIG_N; i++)
 		if (strcmp(config_table[i].section, section) == 0 &&
@@ -223,7 +237,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 	}
 	if (cfg->security_master_key[0] != '\0' &&
 	    (strlen(cfg->security_master_key) != 64 ||
-	        strspn(cfg->security_master_key, "0123456789abcdefABCDEF") != 64)) {
+		strspn(cfg->security_master_key, "0123456789abcdefABCDEF") != 64)) {
 		snprintf(err, errsz, "security.master_key: must be 64 hex characters");
 		return -1;
 	}

@@ -58,8 +58,8 @@ void config_defaults(struct config *cfg);
 int config_load(struct config *cfg, const char *path, char *err, size_t errsz);
 
 /* Sets one "section.key" from a string; used by the loader and the tests. */
-int config_set(struct config *cfg, const char *section, const char *key,
-    const char *value, char *err, size_t errsz);
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+    char *err, size_t errsz);
 
 /* The config file path a daemon uses when given none: $AGENTRUN_CONFIG or the default. */
 const char *config_default_path(void);

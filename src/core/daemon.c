@@ -16,8 +16,8 @@ daemon_usage(const char *procname)
 }
 
 void
-daemon_start(const char *procname, int argc, char **argv,
-    struct daemon_opts *opts, struct config *cfg, const char *cfg_pidfile)
+daemon_start(const char *procname, int argc, char **argv, struct daemon_opts *opts,
+    struct config *cfg, const char *cfg_pidfile)
 {
 	enum log_level lvl = LOG_LEVEL_INFO;
 	char err[512];
@@ -27,17 +27,10 @@ daemon_start(const char *procname, int argc, char **argv,
 	opts->config_path = config_default_path();
 	while ((ch = getopt(argc, argv, "c:dp:")) != -1) {
 		switch (ch) {
-		case 'c':
-			opts->config_path = optarg;
-			break;
-		case 'd':
-			opts->debug = 1;
-			break;
-		case 'p':
-			opts->pidfile = optarg;
-			break;
-		default:
-			daemon_usage(procname);
+		case 'c': opts->config_path = optarg; break;
+		case 'd': opts->debug = 1; break;
+		case 'p': opts->pidfile = optarg; break;
+		default: daemon_usage(procname);
 		}
 	}
 	if (optind != argc)

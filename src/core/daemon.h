@@ -16,8 +16,8 @@ struct daemon_opts {
  * Parses -c FILE, -p PIDFILE, -d; loads the config and starts logging as
  * procname. Exits with a message on a usage or config error.
  */
-void daemon_start(const char *procname, int argc, char **argv,
-    struct daemon_opts *opts, struct config *cfg, const char *cfg_pidfile);
+void daemon_start(const char *procname, int argc, char **argv, struct daemon_opts *opts,
+    struct config *cfg, const char *cfg_pidfile);
 
 /* Writes our pid to path (no-op for NULL or ""); fatal when it cannot. */
 void daemon_pidfile_write(const char *path);

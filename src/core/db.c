@@ -83,10 +83,8 @@ db_free(struct db *db)
 static int
 db_is_conn_error(unsigned int e)
 {
-	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST ||
-	    e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ||
-	    e == ER_CONNECTION_KILLED ||
-	    e == CR_COMMANDS_OUT_OF_SYNC;
+	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR ||
+	    e == CR_CONN_HOST_ERROR || e == ER_CONNECTION_KILLED || e == CR_COMMANDS_OUT_OF_SYNC;
 }
 
 static void
@@ -122,13 +120,11 @@ db_connect(struct db *db)
 	mysql_optionsv(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	/* Times are UTC everywhere; claims want READ COMMITTED (no gap locks). */
 	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND,
-	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
-	if (mysql_real_connect(db->conn,
-	        c->db_socket[0] ? NULL : c->db_host, c->db_user,
-	        c->db_password[0] ? c->db_password : NULL, c->db_name,
-	        (unsigned int)c->db_port, c->db_socket[0] ? c->db_socket : NULL,
-	        CLIENT_FOUND_ROWS) == NULL) {
+	mysql_optionsv(
+	    db->conn, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+	if (mysql_real_connect(db->conn, c->db_socket[0] ? NULL : c->db_host, c->db_user,
+		c->db_password[0] ? c->db_password : NULL, c->db_name, (unsigned int)c->db_port,
+		c->db_socket[0] ? c->db_socket : NULL, CLIENT_FOUND_ROWS) == NULL) {
 		unsigned int e = mysql_errno(db->conn);
 		char msg[512];
 
@@ -291,8 +287,8 @@ fail:
 }
 
 static int
-db_run(struct db *db, const char *sql, const struct db_param *params,
-    size_t nparams, struct db_result **res)
+db_run(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
+    struct db_result **res)
 {
 	MYSQL_BIND bind[DB_PARAMS_MAX];
 	unsigned long lens[DB_PARAMS_MAX];
@@ -318,17 +314,15 @@ db_run(struct db *db, const char *sql, const struct db_param *params,
 	memset(bind, 0, sizeof(bind[0]) * (nparams ? nparams : 1));
 	for (size_t i = 0; i < nparams; i++) {
 		switch (params[i].type) {
-		case DB_P_NULL:
-			bind[i].buffer_type = MYSQL_TYPE_NULL;
-			break;
+		case DB_P_NULL: bind[i].buffer_type = MYSQL_TYPE_NULL; break;
 		case DB_P_INT:
 			bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
 			bind[i].buffer = (void *)&params[i].i;
 			break;
 		case DB_P_STR:
 		case DB_P_BLOB:
-			bind[i].buffer_type = params[i].type == DB_P_STR ?
-			    MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+			bind[i].buffer_type =
+			    params[i].type == DB_P_STR ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
 			bind[i].buffer = (void *)params[i].s;
 			lens[i] = (unsigned long)params[i].len;
 			bind[i].buffer_length = lens[i];
@@ -358,8 +352,8 @@ out:
 }
 
 int
-db_query(struct db *db, const char *sql, const struct db_param *params,
-    size_t nparams, struct db_result **res)
+db_query(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
+    struct db_result **res)
 {
 	int in_txn = db->in_txn;
 
@@ -478,8 +472,8 @@ db_txn(struct db *db, int (*fn)(struct db *, void *), void *arg)
 			return rc;
 		if (db->last_err != DB_ERR_RETRY)
 			return -1;
-		log_info("msg=\"transaction retry\" attempt=%d errno=%u", attempt + 1,
-		    db->last_errno);
+		log_info(
+		    "msg=\"transaction retry\" attempt=%d errno=%u", attempt + 1, db->last_errno);
 	}
 	return -1;
 }

@@ -17,7 +17,12 @@
 struct config;
 struct db;
 
-enum db_ptype { DB_P_NULL, DB_P_STR, DB_P_INT, DB_P_BLOB };
+enum db_ptype {
+	DB_P_NULL,
+	DB_P_STR,
+	DB_P_INT,
+	DB_P_BLOB
+};
 
 struct db_param {
 	enum db_ptype type;
@@ -37,14 +42,14 @@ struct db_param dbp_str(const char *s);
 struct db_result {
 	size_t nrows;
 	size_t ncols;
-	char **cell;          /* nrows * ncols; NULL for SQL NULL */
-	unsigned long *len;   /* byte lengths */
+	char **cell; /* nrows * ncols; NULL for SQL NULL */
+	unsigned long *len; /* byte lengths */
 };
 
 /* What went wrong, for callers that must tell a retry from a failure. */
 enum db_err {
 	DB_OK = 0,
-	DB_ERR_RETRY,     /* deadlock, lock wait timeout, lost connection: re-run */
+	DB_ERR_RETRY, /* deadlock, lock wait timeout, lost connection: re-run */
 	DB_ERR_DUPLICATE, /* unique key violated (1062) */
 	DB_ERR_OTHER,
 };
@@ -65,8 +70,8 @@ int db_connect(struct db *db);
  * connection is reopened and the statement re-run once.
  * Returns 0 or -1; see db_last_err().
  */
-int db_query(struct db *db, const char *sql, const struct db_param *params,
-    size_t nparams, struct db_result **res);
+int db_query(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
+    struct db_result **res);
 
 /* Runs text SQL without parameters (migrations, session settings only). */
 int db_exec_text(struct db *db, const char *sql);

@@ -61,8 +61,7 @@ doorbell_ring(const char *path)
 
 	if (path == NULL || path[0] == '\0' || doorbell_addr(path, &sun) == -1)
 		return;
-	if (fd == -1 &&
-	    (fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+	if (fd == -1 && (fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return;
 	/* A full queue or an absent receiver is fine: receivers also poll. */
 	(void)sendto(fd, "!", 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun));

@@ -6,9 +6,8 @@
 
 #include "db.h"
 
-static const char evlog_sql_lock[] =
-    "SELECT last_seq, status, active_run_id FROM sessions"
-    " WHERE workspace_id = ? AND id = ? FOR UPDATE";
+static const char evlog_sql_lock[] = "SELECT last_seq, status, active_run_id FROM sessions"
+				     " WHERE workspace_id = ? AND id = ? FOR UPDATE";
 static const char evlog_sql_insert[] =
     "INSERT IGNORE INTO events (session_id, seq, workspace_id, run_id, type, data, dedup_key,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3))";
@@ -16,8 +15,7 @@ static const char evlog_sql_finish[] =
     "UPDATE sessions SET last_seq = ?, updated_at = NOW(3) WHERE id = ?";
 
 int
-evlog_begin(struct db *db, const char *workspace_id, const char *session_id,
-    struct evlog_batch *b)
+evlog_begin(struct db *db, const char *workspace_id, const char *session_id, struct evlog_batch *b)
 {
 	struct db_param p[2] = { dbp_str(workspace_id), dbp_str(session_id) };
 	struct db_result *res;

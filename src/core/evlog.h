@@ -23,7 +23,7 @@ struct evlog_batch {
 	char session_id[ID_BUFSZ];
 	long long last_seq; /* the session's last_seq when locked */
 	long long next_seq; /* the seq the next evlog_add() takes */
-	int session_open;   /* status = 'open' */
+	int session_open; /* status = 'open' */
 	char active_run_id[ID_BUFSZ]; /* "" when none */
 };
 
@@ -31,8 +31,8 @@ struct evlog_batch {
  * Locks the session row and reads its counters. Returns 1 when the session
  * exists in the workspace, 0 when not, -1 on a database error.
  */
-int evlog_begin(struct db *db, const char *workspace_id, const char *session_id,
-    struct evlog_batch *b);
+int evlog_begin(
+    struct db *db, const char *workspace_id, const char *session_id, struct evlog_batch *b);
 
 /*
  * Appends one event. data is borrowed. dedup_key (may be NULL) makes a

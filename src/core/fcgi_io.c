@@ -45,8 +45,9 @@ fcgi_request_init(struct http_request *req, FCGX_Request *fr)
 	req->idempotency_key = fcgi_param(fr, "HTTP_IDEMPOTENCY_KEY");
 	req->last_event_id = fcgi_param(fr, "HTTP_LAST_EVENT_ID");
 	req->remote_addr = fcgi_param(fr, "REMOTE_ADDR");
-	http_set_request_id(req, fcgi_param(fr, "REQUEST_ID") != NULL ?
-	    fcgi_param(fr, "REQUEST_ID") : fcgi_param(fr, "HTTP_X_REQUEST_ID"));
+	http_set_request_id(req,
+	    fcgi_param(fr, "REQUEST_ID") != NULL ? fcgi_param(fr, "REQUEST_ID")
+						 : fcgi_param(fr, "HTTP_X_REQUEST_ID"));
 	/* nginx's $uri (after its /v1 rewrite) when given, else the raw URI. */
 	uri = fcgi_param(fr, "DOCUMENT_URI");
 	if (uri == NULL || uri[0] == '\0')

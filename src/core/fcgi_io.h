@@ -6,7 +6,11 @@
 
 #include "http.h"
 
-enum fcgi_read { FCGI_READ_OK = 0, FCGI_READ_TOO_LARGE, FCGI_READ_ERROR };
+enum fcgi_read {
+	FCGI_READ_OK = 0,
+	FCGI_READ_TOO_LARGE,
+	FCGI_READ_ERROR
+};
 
 /*
  * Fills req from fr's parameters and reads the body (at most HTTP_BODY_MAX

@@ -38,8 +38,8 @@ http_normalize_path(const char *raw, char *out, size_t outsz)
 	/* "…/runs/{id}:cancel" is served as "…/runs/{id}/cancel". */
 	last = strrchr(out, '/');
 	if (last != NULL && (colon = strchr(last, ':')) != NULL && colon > last + 1 &&
-	    colon[1] != '\0' && strspn(colon + 1, "abcdefghijklmnopqrstuvwxyz") ==
-	    strlen(colon + 1))
+	    colon[1] != '\0' &&
+	    strspn(colon + 1, "abcdefghijklmnopqrstuvwxyz") == strlen(colon + 1))
 		*colon = '/';
 	return 0;
 }
@@ -113,8 +113,8 @@ http_query_param(const char *query, const char *name, char *out, size_t outsz)
 }
 
 int
-http_send(struct http_request *req, int status, const char *extra_headers,
-    const char *content_type, const char *body, size_t len)
+http_send(struct http_request *req, int status, const char *extra_headers, const char *content_type,
+    const char *body, size_t len)
 {
 	char head[2048];
 	int n;
@@ -140,15 +140,14 @@ http_send(struct http_request *req, int status, const char *extra_headers,
 }
 
 int
-http_send_json_h(struct http_request *req, int status, const char *extra_headers,
-    json_t *body)
+http_send_json_h(struct http_request *req, int status, const char *extra_headers, json_t *body)
 {
 	char *text;
 	int rc;
 
 	if (body == NULL) {
 		static const char oom[] = "{\"error\":{\"code\":\"INTERNAL_ERROR\","
-		    "\"message\":\"out of memory\",\"details\":{}}}";
+					  "\"message\":\"out of memory\",\"details\":{}}}";
 
 		return http_send(req, 500, NULL, "application/json", oom, sizeof(oom) - 1);
 	}
@@ -198,8 +197,7 @@ http_utf8_clean(char *s)
 		for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
 			cp = (cp << 6) | (p[i] & 0x3f);
 		if (i < n || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff)) {
+		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) {
 			*p++ = '?';
 			continue;
 		}
@@ -214,17 +212,18 @@ http_send_verror(struct http_request *req, int status, enum err_code code,
 	char msg[512];
 	json_t *body;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): callers va_start it */
+	vsnprintf(msg, sizeof(msg), fmt,
+	    ap); /* NOLINT(clang-analyzer-valist.Uninitialized): callers va_start it */
 	http_utf8_clean(msg);
 	body = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", err_code_name(code),
-	    "message", msg, "details", details != NULL ? details : json_object(),
-	    "request_id", req->request_id);
+	    "message", msg, "details", details != NULL ? details : json_object(), "request_id",
+	    req->request_id);
 	return http_send_json_h(req, status, extra_headers, body);
 }
 
 int
-http_send_error(struct http_request *req, int status, enum err_code code,
-    json_t *details, const char *fmt, ...)
+http_send_error(
+    struct http_request *req, int status, enum err_code code, json_t *details, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -265,8 +264,8 @@ http_json_body(struct http_request *req, json_t **out, int empty_ok)
 			*out = json_object();
 			return *out != NULL ? 0 : -1;
 		}
-		http_send_error(req, 400, ERR_INVALID_INPUT, NULL,
-		    "request body must be a JSON object");
+		http_send_error(
+		    req, 400, ERR_INVALID_INPUT, NULL, "request body must be a JSON object");
 		return -1;
 	}
 	v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
@@ -278,8 +277,8 @@ http_json_body(struct http_request *req, json_t **out, int empty_ok)
 	}
 	if (!json_is_object(v)) {
 		json_decref(v);
-		http_send_error(req, 400, ERR_INVALID_INPUT, NULL,
-		    "request body must be a JSON object");
+		http_send_error(
+		    req, 400, ERR_INVALID_INPUT, NULL, "request body must be a JSON object");
 		return -1;
 	}
 	*out = v;

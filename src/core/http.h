@@ -20,7 +20,7 @@ typedef int (*http_write_fn)(void *ctx, const char *buf, size_t len);
 struct http_request {
 	const char *method;
 	char path[HTTP_PATH_MAX]; /* normalised routing path, no query */
-	const char *query;        /* raw query string, "" when none; borrowed */
+	const char *query; /* raw query string, "" when none; borrowed */
 	const char *authorization;
 	const char *content_type;
 	const char *accept;
@@ -32,7 +32,7 @@ struct http_request {
 	size_t body_len;
 	http_write_fn write;
 	void *write_ctx;
-	int status;    /* what was sent, for the access log */
+	int status; /* what was sent, for the access log */
 	int responded; /* a response (or its headers) went out */
 };
 
@@ -59,15 +59,14 @@ int http_send(struct http_request *req, int status, const char *extra_headers,
 
 /* Sends body as JSON. Steals body (even on failure). */
 int http_send_json(struct http_request *req, int status, json_t *body);
-int http_send_json_h(struct http_request *req, int status, const char *extra_headers,
-    json_t *body);
+int http_send_json_h(struct http_request *req, int status, const char *extra_headers, json_t *body);
 
 /*
  * Sends the contract's error body. details is stolen (NULL = {}).
  * The message must never hold SQL, secrets or a stack.
  */
-int http_send_error(struct http_request *req, int status, enum err_code code,
-    json_t *details, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int http_send_error(struct http_request *req, int status, enum err_code code, json_t *details,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int http_send_error_h(struct http_request *req, int status, enum err_code code,
     const char *extra_headers, json_t *details, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

@@ -10,8 +10,7 @@ static uint64_t ids_last_ms;
 static uint16_t ids_last_seq;
 
 void
-id_from_parts(char out[ID_BUFSZ], uint64_t unix_ms, uint16_t rand_a,
-    const unsigned char rand_b[8])
+id_from_parts(char out[ID_BUFSZ], uint64_t unix_ms, uint16_t rand_a, const unsigned char rand_b[8])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];

@@ -16,8 +16,8 @@
 void id_new(char out[ID_BUFSZ]);
 
 /* The same, from a given clock (ms since the epoch), rand_a and 8 random bytes; for tests. */
-void id_from_parts(char out[ID_BUFSZ], uint64_t unix_ms, uint16_t rand_a,
-    const unsigned char rand_b[8]);
+void id_from_parts(
+    char out[ID_BUFSZ], uint64_t unix_ms, uint16_t rand_a, const unsigned char rand_b[8]);
 
 /* 1 when s is a canonical lowercase UUID (any version), else 0. */
 int id_valid(const char *s);

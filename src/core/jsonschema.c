@@ -36,9 +36,8 @@
 #define JS_VIOLATIONS_MAX 100
 #define JS_PTR_MAX (4u * 1024 * 1024) /* escaping at most doubles a 1 MiB body */
 
-static const char *const js_types[] = {
-	"object", "array", "string", "number", "integer", "boolean", "null", NULL
-};
+static const char *const js_types[] = { "object", "array", "string", "number", "integer", "boolean",
+	"null", NULL };
 
 /* A growable JSON pointer: "/a/0/b". */
 struct js_ptr {
@@ -189,7 +188,8 @@ js_equal(const json_t *a, const json_t *b)
 
 		if (json_object_size(a) != json_object_size(b))
 			return 0;
-		json_object_foreach((json_t *)a, k, v) {
+		json_object_foreach((json_t *)a, k, v)
+		{
 			const json_t *w = json_object_get(b, k);
 
 			if (w == NULL || !js_equal(v, w))
@@ -254,8 +254,8 @@ static int js_check_schema(struct js_check *c, const json_t *s, int depth);
 
 /* Checks s[keyword] (a schema) one level down, at ".../keyword[/name]". */
 static int
-js_check_sub(struct js_check *c, const json_t *sub, const char *keyword, const char *name,
-    int depth)
+js_check_sub(
+    struct js_check *c, const json_t *sub, const char *keyword, const char *name, int depth)
 {
 	size_t mark = c->ptr.len;
 	int rc;
@@ -273,12 +273,10 @@ js_check_sub(struct js_check *c, const json_t *sub, const char *keyword, const c
 static int
 js_check_schema(struct js_check *c, const json_t *s, int depth)
 {
-	static const char *const counts[] = {
-		"minItems", "maxItems", "minLength", "maxLength", NULL
-	};
-	static const char *const bounds[] = {
-		"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL
-	};
+	static const char *const counts[] = { "minItems", "maxItems", "minLength", "maxLength",
+		NULL };
+	static const char *const bounds[] = { "minimum", "maximum", "exclusiveMinimum",
+		"exclusiveMaximum", NULL };
 	const json_t *v;
 
 	if (depth > JS_DEPTH_MAX) {
@@ -308,11 +306,12 @@ js_check_schema(struct js_check *c, const json_t *s, int depth)
 					return js_check_fail(c, "type", "unknown type name");
 				for (size_t j = 0; j < i; j++)
 					if (json_equal(t, json_array_get(v, j)))
-						return js_check_fail(c, "type", "repeats a type name");
+						return js_check_fail(
+						    c, "type", "repeats a type name");
 			}
 		} else
-			return js_check_fail(c, "type",
-			    "must be a type name or a non-empty array of type names");
+			return js_check_fail(
+			    c, "type", "must be a type name or a non-empty array of type names");
 	}
 	if ((v = json_object_get(s, "enum")) != NULL && !json_is_array(v))
 		return js_check_fail(c, "enum", "must be an array");
@@ -336,17 +335,16 @@ js_check_schema(struct js_check *c, const json_t *s, int depth)
 
 		if (!json_is_object(v))
 			return js_check_fail(c, "properties", "must be an object of schemas");
-		json_object_foreach((json_t *)v, name, sub)
-			if (js_check_sub(c, sub, "properties", name, depth) == -1)
-				return -1;
+		json_object_foreach((json_t *)v, name,
+		    sub) if (js_check_sub(c, sub, "properties", name, depth) == -1) return -1;
 	}
 	if ((v = json_object_get(s, "additionalProperties")) != NULL &&
 	    js_check_sub(c, v, "additionalProperties", NULL, depth) == -1)
 		return -1;
 	if ((v = json_object_get(s, "items")) != NULL) {
 		if (json_is_array(v))
-			return js_check_fail(c, "items",
-			    "must be one schema (the array form is not supported)");
+			return js_check_fail(
+			    c, "items", "must be one schema (the array form is not supported)");
 		if (js_check_sub(c, v, "items", NULL, depth) == -1)
 			return -1;
 	}
@@ -376,8 +374,8 @@ jsonschema_check(const json_t *schema, char *err, size_t errsz)
 
 /* --- validate ----------------------------------------------------------- */
 
-static void
-js_violation(struct js_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void js_violation(struct js_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 js_violation(struct js_state *st, const char *fmt, ...)
@@ -400,8 +398,8 @@ js_violation(struct js_state *st, const char *fmt, ...)
 static void js_validate(struct js_state *st, const json_t *s, const json_t *inst, int depth);
 
 static void
-js_validate_key(struct js_state *st, const json_t *s, const json_t *inst, const char *key,
-    int depth)
+js_validate_key(
+    struct js_state *st, const json_t *s, const json_t *inst, const char *key, int depth)
 {
 	size_t mark = st->ptr.len;
 
@@ -496,7 +494,8 @@ js_validate_object(struct js_state *st, const json_t *s, const json_t *inst, int
 			js_ptr_pop(&st->ptr, mark);
 		}
 	}
-	json_object_foreach((json_t *)inst, key, val) {
+	json_object_foreach((json_t *)inst, key, val)
+	{
 		const json_t *sub = props != NULL ? json_object_get(props, key) : NULL;
 
 		if (sub == NULL)
@@ -566,12 +565,12 @@ js_validate(struct js_state *st, const json_t *s, const json_t *inst, int depth)
 
 		if ((v = json_object_get(s, "minItems")) != NULL && js_is_count(v) &&
 		    n < (size_t)json_integer_value(v))
-			js_violation(st, "must have at least %lld items",
-			    (long long)json_integer_value(v));
+			js_violation(
+			    st, "must have at least %lld items", (long long)json_integer_value(v));
 		if ((v = json_object_get(s, "maxItems")) != NULL && js_is_count(v) &&
 		    n > (size_t)json_integer_value(v))
-			js_violation(st, "must have at most %lld items",
-			    (long long)json_integer_value(v));
+			js_violation(
+			    st, "must have at most %lld items", (long long)json_integer_value(v));
 		if ((v = json_object_get(s, "items")) != NULL && js_is_schema(v)) {
 			for (size_t i = 0; i < n && !st->oom; i++) {
 				size_t mark = st->ptr.len;

@@ -56,10 +56,9 @@ log_vwrite(enum log_level level, const char *err, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(line, sizeof(line),
-	    "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ proc=%s pid=%ld level=%s ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ts.tv_nsec / 1000000, log_proc, (long)getpid(),
-	    log_level_names[level]);
+	    "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ proc=%s pid=%ld level=%s ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+	    log_proc, (long)getpid(), log_level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
@@ -75,15 +74,15 @@ log_vwrite(enum log_level level, const char *err, const char *fmt, va_list ap)
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
-#define LOG_FN(name, level, with_errno)                                        \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		int saved = errno;                                             \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
+#define LOG_FN(name, level, with_errno)                                          \
+	void name(const char *fmt, ...)                                          \
+	{                                                                        \
+		int saved = errno;                                               \
+		va_list ap;                                                      \
+		va_start(ap, fmt);                                               \
 		log_vwrite(level, with_errno ? strerror(saved) : NULL, fmt, ap); \
-		va_end(ap);                                                    \
-		errno = saved;                                                 \
+		va_end(ap);                                                      \
+		errno = saved;                                                   \
 	}
 
 LOG_FN(log_warn, LOG_LEVEL_WARN, 1)

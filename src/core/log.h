@@ -8,7 +8,12 @@
 
 #include <stddef.h>
 
-enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL__MAX };
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL__MAX
+};
 
 void log_init(const char *procname, enum log_level level);
 void log_set_level(enum log_level level);

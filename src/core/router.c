@@ -56,8 +56,8 @@ router_match_one(const char *pattern, const char *path, struct route_match *m)
 }
 
 enum router_result
-router_match(const struct route *table, size_t n, const char *method,
-    const char *path, struct route_match *m, unsigned *allow)
+router_match(const struct route *table, size_t n, const char *method, const char *path,
+    struct route_match *m, unsigned *allow)
 {
 	unsigned want = router_method(method);
 	struct route_match tmp;

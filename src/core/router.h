@@ -22,7 +22,7 @@ enum http_method {
 
 /* Route flags. */
 #define ROUTE_PUBLIC 0x1 /* no API key needed */
-#define ROUTE_ADMIN 0x2  /* admin role only */
+#define ROUTE_ADMIN 0x2 /* admin role only */
 
 struct request_ctx;
 
@@ -39,7 +39,11 @@ struct route_match {
 	char params[ROUTE_PARAMS_MAX][ROUTE_PARAM_LEN];
 };
 
-enum router_result { ROUTER_OK = 0, ROUTER_NOT_FOUND = -1, ROUTER_BAD_METHOD = -2 };
+enum router_result {
+	ROUTER_OK = 0,
+	ROUTER_NOT_FOUND = -1,
+	ROUTER_BAD_METHOD = -2
+};
 
 /* 0 when the method name is unknown. */
 unsigned router_method(const char *name);
@@ -48,8 +52,8 @@ unsigned router_method(const char *name);
  * Finds the route for method and path. On ROUTER_BAD_METHOD *allow holds
  * the methods the path does answer.
  */
-enum router_result router_match(const struct route *table, size_t n,
-    const char *method, const char *path, struct route_match *m, unsigned *allow);
+enum router_result router_match(const struct route *table, size_t n, const char *method,
+    const char *path, struct route_match *m, unsigned *allow);
 
 /* Writes "GET, POST" for a method mask. */
 void router_allow_header(unsigned methods, char *out, size_t outsz);

@@ -54,22 +54,19 @@ runops_lock(struct db *db, const char *workspace_id, const char *run_id, struct 
 json_t *
 runops_totals(const struct run_state *st)
 {
-	return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:f}",
-	    "usage",
-	    "prompt_tokens", (json_int_t)st->prompt_tokens,
-	    "cached_tokens", (json_int_t)st->cached_tokens,
-	    "cache_write_tokens", (json_int_t)st->cache_write_tokens,
-	    "completion_tokens", (json_int_t)st->completion_tokens,
-	    "total_tokens", (json_int_t)(st->prompt_tokens + st->completion_tokens),
-	    "cost_usd", (double)st->cost_nusd / 1e9);
+	return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:f}", "usage", "prompt_tokens",
+	    (json_int_t)st->prompt_tokens, "cached_tokens", (json_int_t)st->cached_tokens,
+	    "cache_write_tokens", (json_int_t)st->cache_write_tokens, "completion_tokens",
+	    (json_int_t)st->completion_tokens, "total_tokens",
+	    (json_int_t)(st->prompt_tokens + st->completion_tokens), "cost_usd",
+	    (double)st->cost_nusd / 1e9);
 }
 
 static int
 runops_terminal(const char *s)
 {
 	return strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 ||
-	    strcmp(s, "timeout") == 0 || strcmp(s, "cancelled") == 0 ||
-	    strcmp(s, "rejected") == 0;
+	    strcmp(s, "timeout") == 0 || strcmp(s, "cancelled") == 0 || strcmp(s, "rejected") == 0;
 }
 
 enum runops_result

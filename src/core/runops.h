@@ -25,15 +25,14 @@ struct run_state {
 };
 
 enum runops_result {
-	RUNOPS_DONE = 0,       /* the transition happened */
-	RUNOPS_NOOP,           /* already in the asked-for state: nothing written */
-	RUNOPS_CONFLICT,       /* the run's state does not allow it */
-	RUNOPS_ERROR = -1,     /* database error */
+	RUNOPS_DONE = 0, /* the transition happened */
+	RUNOPS_NOOP, /* already in the asked-for state: nothing written */
+	RUNOPS_CONFLICT, /* the run's state does not allow it */
+	RUNOPS_ERROR = -1, /* database error */
 };
 
 /* Locks the run row (FOR UPDATE). 1 found, 0 not in the workspace, -1 error. */
-int runops_lock(struct db *db, const char *workspace_id, const char *run_id,
-    struct run_state *st);
+int runops_lock(struct db *db, const char *workspace_id, const char *run_id, struct run_state *st);
 
 /*
  * Cancels: pending, queued, waiting_for_input, awaiting_approval and
@@ -42,8 +41,8 @@ int runops_lock(struct db *db, const char *workspace_id, const char *run_id,
  * cancelled run or a repeated request, CONFLICT for another terminal run.
  * by is the user id recorded in run.cancel_requested.
  */
-enum runops_result runops_cancel(struct db *db, struct evlog_batch *b, struct run_state *st,
-    const char *by);
+enum runops_result runops_cancel(
+    struct db *db, struct evlog_batch *b, struct run_state *st, const char *by);
 
 /*
  * The run no longer holds its session: when it was the active run, the

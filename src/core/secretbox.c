@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-_Static_assert(SECRETBOX_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
-    "secretbox key length");
-_Static_assert(SECRETBOX_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-    "secretbox nonce length");
-_Static_assert(SECRETBOX_TAG_LEN == crypto_aead_xchacha20poly1305_ietf_ABYTES,
-    "secretbox tag length");
+_Static_assert(
+    SECRETBOX_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "secretbox key length");
+_Static_assert(
+    SECRETBOX_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "secretbox nonce length");
+_Static_assert(
+    SECRETBOX_TAG_LEN == crypto_aead_xchacha20poly1305_ietf_ABYTES, "secretbox tag length");
 
 /* Room for two ids and the separator, with slack for longer test ids. */
 #define SECRETBOX_AD_MAX 256
@@ -45,8 +45,8 @@ secretbox_key_from_hex(const char *hex, unsigned char key[SECRETBOX_KEY_LEN])
 
 	if (hex == NULL || strlen(hex) != 2 * SECRETBOX_KEY_LEN)
 		return -1;
-	if (sodium_hex2bin(key, SECRETBOX_KEY_LEN, hex, 2 * SECRETBOX_KEY_LEN, NULL, &binlen,
-	        &end) != 0 ||
+	if (sodium_hex2bin(
+		key, SECRETBOX_KEY_LEN, hex, 2 * SECRETBOX_KEY_LEN, NULL, &binlen, &end) != 0 ||
 	    binlen != SECRETBOX_KEY_LEN || end != hex + 2 * SECRETBOX_KEY_LEN) {
 		sodium_memzero(key, SECRETBOX_KEY_LEN);
 		return -1;
@@ -71,7 +71,7 @@ secretbox_seal(const unsigned char key[SECRETBOX_KEY_LEN], const char *workspace
 		return -1;
 	randombytes_buf(nonce, SECRETBOX_NONCE_LEN);
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(out, &outlen, plain, len,
-	        (const unsigned char *)ad, (unsigned long long)adlen, NULL, nonce, key) != 0 ||
+		(const unsigned char *)ad, (unsigned long long)adlen, NULL, nonce, key) != 0 ||
 	    outlen != (unsigned long long)len + SECRETBOX_TAG_LEN)
 		return -1;
 	return 0;
@@ -93,7 +93,7 @@ secretbox_open(const unsigned char key[SECRETBOX_KEY_LEN], const char *workspace
 	if ((adlen = secretbox_ad(ad, workspace_id, route_id)) == -1)
 		return -1;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &outlen, NULL, ct, len,
-	        (const unsigned char *)ad, (unsigned long long)adlen, nonce, key) != 0 ||
+		(const unsigned char *)ad, (unsigned long long)adlen, nonce, key) != 0 ||
 	    outlen != (unsigned long long)len - SECRETBOX_TAG_LEN) {
 		/* Leave nothing of a forgery in out. */
 		sodium_memzero(out, len - SECRETBOX_TAG_LEN);

@@ -73,7 +73,8 @@ ctl_user(struct db *db, int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "create") != 0 || !ctl_opts_known(argc, argv, 2, known) ||
 	    (ws = ctl_opt(argc, argv, 2, "--workspace")) == NULL ||
 	    (email = ctl_opt(argc, argv, 2, "--email")) == NULL) {
-		fprintf(stderr, "usage: agentrunctl user create --workspace ID --email EMAIL "
+		fprintf(stderr,
+		    "usage: agentrunctl user create --workspace ID --email EMAIL "
 		    "[--name NAME]\n");
 		return CTL_USAGE;
 	}
@@ -120,7 +121,8 @@ ctl_key(struct db *db, int argc, char **argv)
 	    (user = ctl_opt(argc, argv, 2, "--user")) == NULL ||
 	    (role = ctl_opt(argc, argv, 2, "--role")) == NULL ||
 	    (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
-		fprintf(stderr, "usage: agentrunctl key create --user ID --role admin|member "
+		fprintf(stderr,
+		    "usage: agentrunctl key create --user ID --role admin|member "
 		    "[--name NAME]\n       agentrunctl key revoke KEY_ID\n");
 		return CTL_USAGE;
 	}

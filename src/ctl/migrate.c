@@ -38,8 +38,8 @@ mig_is_file_name(const char *n)
 {
 	size_t len = strlen(n);
 
-	return len > 9 && n[0] >= '0' && n[0] <= '9' && n[1] >= '0' && n[1] <= '9' &&
-	    n[2] >= '0' && n[2] <= '9' && n[3] >= '0' && n[3] <= '9' && n[4] == '_' &&
+	return len > 9 && n[0] >= '0' && n[0] <= '9' && n[1] >= '0' && n[1] <= '9' && n[2] >= '0' &&
+	    n[2] <= '9' && n[3] >= '0' && n[3] <= '9' && n[4] == '_' &&
 	    strcmp(n + len - 4, ".sql") == 0;
 }
 
@@ -92,8 +92,8 @@ mig_apply_text(struct db *db, const char *file, char *text)
 		}
 		*p = '\0';
 		if (strspn(stmt, " \t\r\n") != strlen(stmt) && db_exec_text(db, stmt) == -1) {
-			fprintf(stderr, "agentrunctl: %s: statement near line %d failed: %s\n", file,
-			    stmt_line, db_errmsg(db));
+			fprintf(stderr, "agentrunctl: %s: statement near line %d failed: %s\n",
+			    file, stmt_line, db_errmsg(db));
 			return -1;
 		}
 		stmt = p + 1;
@@ -105,8 +105,8 @@ mig_apply_text(struct db *db, const char *file, char *text)
 		size_t sp = strspn(l, " \t\r");
 
 		if (l[sp] != '\n' && l[sp] != '\0' && strncmp(l + sp, "--", 2) != 0) {
-			fprintf(stderr, "agentrunctl: %s: statement without ';' near line %d\n", file,
-			    stmt_line);
+			fprintf(stderr, "agentrunctl: %s: statement without ';' near line %d\n",
+			    file, stmt_line);
 			return -1;
 		}
 		l = nl != NULL ? nl + 1 : NULL;
@@ -138,7 +138,8 @@ ctl_migrate(struct db *db, int argc, char **argv)
 	}
 	ver = db_server_version(db);
 	if (ver < MIGRATE_MIN_SERVER) {
-		fprintf(stderr, "agentrunctl: MariaDB %lu.%lu is too old: 10.6 or newer is needed\n",
+		fprintf(stderr,
+		    "agentrunctl: MariaDB %lu.%lu is too old: 10.6 or newer is needed\n",
 		    ver / 10000, ver / 100 % 100);
 		return CTL_ERR;
 	}
@@ -159,7 +160,8 @@ ctl_migrate(struct db *db, int argc, char **argv)
 	db_result_free(res);
 	res = NULL;
 	if (db_exec_text(db, mig_sql_create) == -1) {
-		fprintf(stderr, "agentrunctl: cannot create schema_migrations: %s\n", db_errmsg(db));
+		fprintf(
+		    stderr, "agentrunctl: cannot create schema_migrations: %s\n", db_errmsg(db));
 		goto unlock;
 	}
 	for (size_t i = 0; i < nnames; i++) {

@@ -47,8 +47,8 @@ main(int argc, char **argv)
 		log_warnx("msg=\"database not reachable yet\" errno=%u", db_last_errno(db));
 	bell = doorbell_bind(cfg.doorbell_executor);
 	daemon_pidfile_write(opts.pidfile);
-	log_info("msg=started capacity=%lld doorbell=%s", cfg.executor_capacity,
-	    cfg.doorbell_executor);
+	log_info(
+	    "msg=started capacity=%lld doorbell=%s", cfg.executor_capacity, cfg.doorbell_executor);
 
 	while (!executor_got_term) {
 		struct pollfd pfd = { bell, POLLIN, 0 };

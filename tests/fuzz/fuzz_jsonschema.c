@@ -19,8 +19,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nl == NULL)
 		return 0;
 	schema = json_loadb((const char *)data, (size_t)(nl - data), JSON_DECODE_ANY, NULL);
-	instance = json_loadb((const char *)nl + 1, size - (size_t)(nl - data) - 1,
-	    JSON_DECODE_ANY, NULL);
+	instance =
+	    json_loadb((const char *)nl + 1, size - (size_t)(nl - data) - 1, JSON_DECODE_ANY, NULL);
 	if (schema != NULL && instance != NULL && jsonschema_check(schema, err, sizeof(err)) == 0) {
 		violations = json_array();
 		(void)jsonschema_validate(schema, instance, violations);

@@ -81,8 +81,8 @@ expect_message(const char *schema, const char *instance, const char *message)
 	json_t *s = parse(schema), *i = parse(instance), *out = json_array();
 
 	assert_int_equal(jsonschema_validate(s, i, out), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(out, 0), "message")),
-	    message);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(out, 0), "message")), message);
 	json_decref(s);
 	json_decref(i);
 	json_decref(out);
@@ -167,8 +167,8 @@ test_additional_properties(void **state)
 	valid("{\"properties\": {\"a\": {}}, \"additionalProperties\": false}", "{\"a\": 1}");
 	expect("{\"properties\": {\"a\": {}}, \"additionalProperties\": false}",
 	    "{\"a\": 1, \"x\": 2, \"y\": 3}", extra);
-	expect_message("{\"additionalProperties\": false}", "{\"x\": 1}",
-	    "is not an allowed property");
+	expect_message(
+	    "{\"additionalProperties\": false}", "{\"x\": 1}", "is not an allowed property");
 	valid("{\"additionalProperties\": true}", "{\"x\": 1}");
 	expect("{\"properties\": {\"a\": {}}, \"additionalProperties\": {\"type\": \"integer\"}}",
 	    "{\"a\": \"s\", \"x\": 2, \"y\": \"3\"}", typed);
@@ -208,8 +208,8 @@ test_items(void **state)
 	valid("{\"items\": {\"type\": \"integer\"}}", "[1, 2, 3]");
 	valid("{\"items\": {\"type\": \"integer\"}}", "[]");
 	expect("{\"items\": {\"type\": \"integer\"}}", "[1, \"x\", 3, 4.5]", bad);
-	expect("{\"items\": {\"items\": {\"items\": {\"type\": \"string\"}}}}",
-	    "[[[\"a\"], [1]]]", deep);
+	expect("{\"items\": {\"items\": {\"items\": {\"type\": \"string\"}}}}", "[[[\"a\"], [1]]]",
+	    deep);
 	valid("{\"items\": {\"type\": \"integer\"}}", "{\"0\": \"x\"}"); /* not an array */
 	expect("{\"items\": false}", "[1]", (const char *const[]){ "/0", NULL });
 	valid("{\"items\": true}", "[1, \"a\"]");
@@ -298,16 +298,16 @@ static void
 test_multiple_violations(void **state)
 {
 	static const char *const many[] = { "/name", "/age", "/tags", "/tags/1", "/extra", NULL };
-	const char *schema =
-	    "{\"type\": \"object\","
-	    " \"required\": [\"id\", \"name\"],"
-	    " \"properties\": {"
-	    "   \"id\": {\"type\": \"integer\"},"
-	    "   \"name\": {\"type\": \"string\", \"minLength\": 1},"
-	    "   \"age\": {\"type\": \"integer\", \"minimum\": 0},"
-	    "   \"tags\": {\"type\": \"array\", \"maxItems\": 1, \"items\": {\"enum\": [\"a\", \"b\"]}}"
-	    " },"
-	    " \"additionalProperties\": false}";
+	const char *schema = "{\"type\": \"object\","
+			     " \"required\": [\"id\", \"name\"],"
+			     " \"properties\": {"
+			     "   \"id\": {\"type\": \"integer\"},"
+			     "   \"name\": {\"type\": \"string\", \"minLength\": 1},"
+			     "   \"age\": {\"type\": \"integer\", \"minimum\": 0},"
+			     "   \"tags\": {\"type\": \"array\", \"maxItems\": 1, \"items\": "
+			     "{\"enum\": [\"a\", \"b\"]}}"
+			     " },"
+			     " \"additionalProperties\": false}";
 	static const char *const both[] = { "", "", NULL };
 
 	(void)state;

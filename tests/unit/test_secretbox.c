@@ -76,8 +76,8 @@ test_round_trip(void **state)
 
 	(void)state;
 	load_key(key);
-	assert_int_equal(secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN, len, ct,
-	                     nonce), 0);
+	assert_int_equal(
+	    secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN, len, ct, nonce), 0);
 	/* The ciphertext is not the plaintext. */
 	assert_true(memcmp(ct, PLAIN, len) != 0);
 	memset(out, 'x', sizeof(out));
@@ -102,8 +102,8 @@ test_round_trip_sizes(void **state)
 		size_t n = sizes[i];
 
 		assert_int_equal(secretbox_seal(key, WS, ROUTE, plain, n, ct, nonce), 0);
-		assert_int_equal(secretbox_open(key, WS, ROUTE, ct, n + SECRETBOX_TAG_LEN, nonce,
-		                     out), 0);
+		assert_int_equal(
+		    secretbox_open(key, WS, ROUTE, ct, n + SECRETBOX_TAG_LEN, nonce, out), 0);
 		if (n > 0)
 			assert_memory_equal(out, plain, n);
 		assert_int_equal(out[n], '\0');
@@ -120,8 +120,8 @@ test_wrong_additional_data(void **state)
 
 	(void)state;
 	load_key(key);
-	assert_int_equal(secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN, len, ct,
-	                     nonce), 0);
+	assert_int_equal(
+	    secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN, len, ct, nonce), 0);
 	/* Another workspace, another route, both swapped, a shifted separator. */
 	assert_int_equal(secretbox_open(key, WS2, ROUTE, ct, sizeof(ct), nonce, out), -1);
 	assert_int_equal(secretbox_open(key, WS, ROUTE2, ct, sizeof(ct), nonce, out), -1);
@@ -149,7 +149,8 @@ test_wrong_key(void **state)
 	memcpy(other, key, sizeof(other));
 	other[0] ^= 1;
 	assert_int_equal(secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN,
-	                     sizeof(PLAIN) - 1, ct, nonce), 0);
+			     sizeof(PLAIN) - 1, ct, nonce),
+	    0);
 	assert_int_equal(secretbox_open(other, WS, ROUTE, ct, sizeof(ct), nonce, out), -1);
 }
 
@@ -163,13 +164,14 @@ test_tampering(void **state)
 	(void)state;
 	load_key(key);
 	assert_int_equal(secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN,
-	                     sizeof(PLAIN) - 1, ct, nonce), 0);
+			     sizeof(PLAIN) - 1, ct, nonce),
+	    0);
 	/* Every single flipped bit of the ciphertext, tag included. */
 	for (size_t i = 0; i < sizeof(ct); i++) {
 		for (int bit = 0; bit < 8; bit++) {
 			ct[i] ^= (unsigned char)(1u << bit);
-			assert_int_equal(secretbox_open(key, WS, ROUTE, ct, sizeof(ct), nonce, out),
-			    -1);
+			assert_int_equal(
+			    secretbox_open(key, WS, ROUTE, ct, sizeof(ct), nonce, out), -1);
 			ct[i] ^= (unsigned char)(1u << bit);
 		}
 	}
@@ -182,9 +184,9 @@ test_tampering(void **state)
 	/* Truncated: one byte short, only the tag, shorter than a tag. */
 	assert_int_equal(secretbox_open(key, WS, ROUTE, ct, sizeof(ct) - 1, nonce, out), -1);
 	assert_int_equal(secretbox_open(key, WS, ROUTE, ct + sizeof(ct) - SECRETBOX_TAG_LEN,
-	                     SECRETBOX_TAG_LEN, nonce, out), -1);
-	assert_int_equal(secretbox_open(key, WS, ROUTE, ct, SECRETBOX_TAG_LEN - 1, nonce, out),
+			     SECRETBOX_TAG_LEN, nonce, out),
 	    -1);
+	assert_int_equal(secretbox_open(key, WS, ROUTE, ct, SECRETBOX_TAG_LEN - 1, nonce, out), -1);
 	assert_int_equal(secretbox_open(key, WS, ROUTE, ct, 0, nonce, out), -1);
 	/* Untouched, it still opens. */
 	assert_int_equal(secretbox_open(key, WS, ROUTE, ct, sizeof(ct), nonce, out), 0);
@@ -202,10 +204,12 @@ test_nonces_differ(void **state)
 
 	(void)state;
 	load_key(key);
-	assert_int_equal(secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN,
-	                     sizeof(PLAIN) - 1, c1, n1), 0);
-	assert_int_equal(secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN,
-	                     sizeof(PLAIN) - 1, c2, n2), 0);
+	assert_int_equal(
+	    secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN, sizeof(PLAIN) - 1, c1, n1),
+	    0);
+	assert_int_equal(
+	    secretbox_seal(key, WS, ROUTE, (const unsigned char *)PLAIN, sizeof(PLAIN) - 1, c2, n2),
+	    0);
 	assert_true(memcmp(n1, n2, sizeof(n1)) != 0);
 	assert_true(memcmp(c1, c2, sizeof(c1)) != 0);
 	/* Each opens only with its own nonce. */
@@ -223,15 +227,15 @@ test_seal_rejects_missing_ids(void **state)
 
 	(void)state;
 	load_key(key);
-	assert_int_equal(secretbox_seal(key, NULL, ROUTE, (const unsigned char *)"abcd", 4, ct,
-	                     nonce), -1);
-	assert_int_equal(secretbox_seal(key, WS, NULL, (const unsigned char *)"abcd", 4, ct,
-	                     nonce), -1);
+	assert_int_equal(
+	    secretbox_seal(key, NULL, ROUTE, (const unsigned char *)"abcd", 4, ct, nonce), -1);
+	assert_int_equal(
+	    secretbox_seal(key, WS, NULL, (const unsigned char *)"abcd", 4, ct, nonce), -1);
 	/* Additional data that does not fit is refused, never truncated. */
 	memset(longid, 'a', sizeof(longid) - 1);
 	longid[sizeof(longid) - 1] = '\0';
-	assert_int_equal(secretbox_seal(key, WS, longid, (const unsigned char *)"abcd", 4, ct,
-	                     nonce), -1);
+	assert_int_equal(
+	    secretbox_seal(key, WS, longid, (const unsigned char *)"abcd", 4, ct, nonce), -1);
 }
 
 int
