@@ -1,6 +1,7 @@
 #include "apikey.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -13,7 +14,7 @@ apikey_generate(char out[APIKEY_SECRET_MAX])
 	size_t plen = strlen(APIKEY_PREFIX);
 
 	randombytes_buf(raw, sizeof(raw));
-	memcpy(out, APIKEY_PREFIX, plen);
+	snprintf(out, APIKEY_SECRET_MAX, "%s", APIKEY_PREFIX);
 	sodium_bin2base64(out + plen, APIKEY_SECRET_MAX - plen, raw, sizeof(raw),
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof(raw));

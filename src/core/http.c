@@ -212,8 +212,7 @@ http_send_verror(struct http_request *req, int status, enum err_code code,
 	char msg[512];
 	json_t *body;
 
-	vsnprintf(msg, sizeof(msg), fmt,
-	    ap); /* NOLINT(clang-analyzer-valist.Uninitialized): callers va_start it */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	http_utf8_clean(msg);
 	body = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", err_code_name(code),
 	    "message", msg, "details", details != NULL ? details : json_object(), "request_id",

@@ -64,25 +64,26 @@ log_vwrite(enum log_level level, const char *err, const char *fmt, va_list ap)
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (m < 0)
 		return;
-	n = (size_t)(n + m) >= sizeof(line) - 1 ? (int)sizeof(line) - 2 : n + m;
+	n = (size_t)n + (size_t)m >= sizeof(line) - 1 ? (int)sizeof(line) - 2 : n + m;
 	if (err != NULL) {
 		m = snprintf(line + n, sizeof(line) - (size_t)n, " error=\"%s\"", err);
 		if (m > 0)
-			n = (size_t)(n + m) >= sizeof(line) - 1 ? (int)sizeof(line) - 2 : n + m;
+			n = (size_t)n + (size_t)m >= sizeof(line) - 1 ? (int)sizeof(line) - 2
+								      : n + m;
 	}
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
-#define LOG_FN(name, level, with_errno)                                          \
-	void name(const char *fmt, ...)                                          \
-	{                                                                        \
-		int saved = errno;                                               \
-		va_list ap;                                                      \
-		va_start(ap, fmt);                                               \
-		log_vwrite(level, with_errno ? strerror(saved) : NULL, fmt, ap); \
-		va_end(ap);                                                      \
-		errno = saved;                                                   \
+#define LOG_FN(name, level, with_errno)                                            \
+	void name(const char *fmt, ...)                                            \
+	{                                                                          \
+		int saved = errno;                                                 \
+		va_list ap;                                                        \
+		va_start(ap, fmt);                                                 \
+		log_vwrite(level, (with_errno) ? strerror(saved) : NULL, fmt, ap); \
+		va_end(ap);                                                        \
+		errno = saved;                                                     \
 	}
 
 LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
