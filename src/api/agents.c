@@ -246,7 +246,6 @@ agents_list(struct request_ctx *ctx)
 	struct list_params lp;
 	struct db_result *res = NULL;
 	struct db_param p[4];
-	json_t *arr;
 	int n = 0, archived;
 
 	if (params_list(ctx, &lp) == -1 ||
@@ -271,11 +270,7 @@ agents_list(struct request_ctx *ctx)
 	if (db_query(ctx->db, lp.has_before ? agents_sql_list_before : agents_sql_list, p,
 		(size_t)n, &res) == -1)
 		return api_db_failure(ctx, "agent_list");
-	arr = json_array();
-	for (size_t r = 0; r < res->nrows; r++)
-		json_array_append_new(arr, agents_view(res, r));
-	db_result_free(res);
-	return http_send_json(ctx->req, 200, arr);
+	return api_send_rows(ctx, res, agents_view);
 }
 
 /* Locks the agent row: 0, AGENT_NOT_FOUND, AGENT_ARCHIVED, or -1. */

@@ -24,6 +24,14 @@ extern const size_t api_routes_count;
 /* Routes, authenticates and runs one request; always sends a response. */
 void api_dispatch(struct http_request *req, struct db *db, const struct config *cfg);
 
+struct db_result;
+
+/* Builds the JSON view of one row (new reference). */
+typedef json_t *(*api_row_view)(const struct db_result *res, size_t row);
+
+/* Sends the rows of res as a bare JSON array (200), each built by view. Frees res. */
+int api_send_rows(struct request_ctx *ctx, struct db_result *res, api_row_view view);
+
 /* Sends 500 INTERNAL_ERROR for a database failure and logs its detail. */
 int api_db_failure(struct request_ctx *ctx, const char *what);
 

@@ -125,7 +125,6 @@ keys_list(struct request_ctx *ctx)
 	struct list_params lp;
 	struct db_result *res = NULL;
 	struct db_param p[3];
-	json_t *arr;
 	int n = 0;
 
 	if (params_list(ctx, &lp) == -1)
@@ -148,11 +147,7 @@ keys_list(struct request_ctx *ctx)
 	if (db_query(ctx->db, lp.has_before ? keys_sql_list_before : keys_sql_list, p, (size_t)n,
 		&res) == -1)
 		return api_db_failure(ctx, "key_list");
-	arr = json_array();
-	for (size_t r = 0; r < res->nrows; r++)
-		json_array_append_new(arr, keys_view(res, r));
-	db_result_free(res);
-	return http_send_json(ctx->req, 200, arr);
+	return api_send_rows(ctx, res, keys_view);
 }
 
 int

@@ -18,6 +18,17 @@ api_db_failure(struct request_ctx *ctx, const char *what)
 	return http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "internal error");
 }
 
+int
+api_send_rows(struct request_ctx *ctx, struct db_result *res, api_row_view view)
+{
+	json_t *arr = json_array();
+
+	for (size_t r = 0; r < res->nrows; r++)
+		json_array_append_new(arr, view(res, r));
+	db_result_free(res);
+	return http_send_json(ctx->req, 200, arr);
+}
+
 static void
 api_route(struct request_ctx *ctx)
 {

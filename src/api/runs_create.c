@@ -646,97 +646,93 @@ rc_need_agent(struct request_ctx *ctx, struct run_request *rr)
 	return 0;
 }
 
-int
-h_runs_create(struct request_ctx *ctx)
+/* The entry points that differ only in where the agent and session come from. */
+enum rc_entry {
+	RC_ENTRY_RUNS,
+	RC_ENTRY_AGENT,
+	RC_ENTRY_VERSION,
+	RC_ENTRY_THREAD
+};
+
+static int
+rc_entry(struct request_ctx *ctx, enum rc_entry kind)
 {
+	const char *path_id = ctx->match.params[0];
 	struct run_request rr;
+	long long n = 0;
 	json_t *body;
 	int rc = -1;
 
 	memset(&rr, 0, sizeof(rr));
-	if (http_json_body(ctx->req, &body, 0) == -1)
-		return -1;
-	if (rc_parse_common(ctx, body, &rr, 1) == 0) {
-		if (rr.agent_id == NULL && rr.persona_id == NULL && rr.session_id != NULL)
-			rr.use_session_version = 1;
-		if (rr.use_session_version || rc_need_agent(ctx, &rr) == 0)
-			rc = runs_create(ctx, &rr, NULL);
+	if (kind == RC_ENTRY_VERSION) {
+		char *end;
+
+		n = strtoll(ctx->match.params[1], &end, 10);
+		if (*end != '\0' || n < 1 || n > 0x7fffffff)
+			return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
+			    "version %s not found", ctx->match.params[1]);
 	}
+	if (kind == RC_ENTRY_THREAD && !id_valid(path_id))
+		return http_send_error(
+		    ctx->req, 404, ERR_NOT_FOUND, NULL, "thread %s not found", path_id);
+	/* Only POST /api/v1/runs needs a body: it must name its agent. */
+	if (http_json_body(ctx->req, &body, kind != RC_ENTRY_RUNS) == -1)
+		return -1;
+	if (rc_parse_common(ctx, body, &rr, kind != RC_ENTRY_VERSION) == -1)
+		goto out;
+	switch (kind) {
+	case RC_ENTRY_RUNS:
+		/* With only a session_id, the run takes the session's version. */
+		rr.use_session_version =
+		    rr.agent_id == NULL && rr.persona_id == NULL && rr.session_id != NULL;
+		if (!rr.use_session_version && rc_need_agent(ctx, &rr) == -1)
+			goto out;
+		break;
+	case RC_ENTRY_AGENT:
+		rr.agent_id = path_id;
+		rr.persona_id = NULL;
+		break;
+	case RC_ENTRY_VERSION:
+		rr.agent_id = path_id;
+		rr.pinned_version = n;
+		break;
+	case RC_ENTRY_THREAD:
+		/* The thread's own agent version unless a persona is named. */
+		rr.session_id = path_id;
+		rr.use_session_version = rr.agent_id == NULL && rr.persona_id == NULL;
+		if (!rr.use_session_version && rc_need_agent(ctx, &rr) == -1)
+			goto out;
+		break;
+	}
+	rc = runs_create(ctx, &rr, NULL);
+out:
 	json_decref(rr.input);
 	json_decref(body);
 	return rc;
+}
+
+int
+h_runs_create(struct request_ctx *ctx)
+{
+	return rc_entry(ctx, RC_ENTRY_RUNS);
 }
 
 int
 h_agent_runs_create(struct request_ctx *ctx)
 {
-	struct run_request rr;
-	json_t *body;
-	int rc = -1;
-
-	memset(&rr, 0, sizeof(rr));
-	if (http_json_body(ctx->req, &body, 1) == -1)
-		return -1;
-	if (rc_parse_common(ctx, body, &rr, 1) == 0) {
-		rr.agent_id = ctx->match.params[0];
-		rr.persona_id = NULL;
-		rc = runs_create(ctx, &rr, NULL);
-	}
-	json_decref(rr.input);
-	json_decref(body);
-	return rc;
+	return rc_entry(ctx, RC_ENTRY_AGENT);
 }
 
 int
 h_version_runs_create(struct request_ctx *ctx)
 {
-	struct run_request rr;
-	json_t *body;
-	char *end;
-	long long n;
-	int rc = -1;
-
-	memset(&rr, 0, sizeof(rr));
-	n = strtoll(ctx->match.params[1], &end, 10);
-	if (*end != '\0' || n < 1 || n > 0x7fffffff)
-		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "version %s not found",
-		    ctx->match.params[1]);
-	if (http_json_body(ctx->req, &body, 1) == -1)
-		return -1;
-	if (rc_parse_common(ctx, body, &rr, 0) == 0) {
-		rr.agent_id = ctx->match.params[0];
-		rr.pinned_version = n;
-		rc = runs_create(ctx, &rr, NULL);
-	}
-	json_decref(rr.input);
-	json_decref(body);
-	return rc;
+	return rc_entry(ctx, RC_ENTRY_VERSION);
 }
 
 int
 h_thread_runs_create(struct request_ctx *ctx)
 {
-	struct run_request rr;
-	json_t *body;
-	int rc = -1;
-
-	memset(&rr, 0, sizeof(rr));
-	if (http_json_body(ctx->req, &body, 1) == -1)
-		return -1;
-	if (rc_parse_common(ctx, body, &rr, 1) == 0) {
-		rr.session_id = ctx->match.params[0];
-		if (!id_valid(rr.session_id))
-			rc = http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
-			    "thread %s not found", rr.session_id);
-		else {
-			/* The thread's own agent version unless a persona is named. */
-			rr.use_session_version = rr.agent_id == NULL && rr.persona_id == NULL;
-			rc = runs_create(ctx, &rr, NULL);
-		}
-	}
-	json_decref(rr.input);
-	json_decref(body);
-	return rc;
+	return rc_entry(ctx, RC_ENTRY_THREAD);
 }
 
 static const char rc_sql_message_only[] =

@@ -206,7 +206,6 @@ sess_list(struct request_ctx *ctx)
 	struct db_param p[6];
 	const char *sql;
 	int has_agent, has_status, n = 0;
-	json_t *arr;
 
 	if (params_list(ctx, &lp) == -1)
 		return -1;
@@ -251,11 +250,7 @@ sess_list(struct request_ctx *ctx)
 		sql = lp.has_before ? sess_sql_list_before : sess_sql_list;
 	if (db_query(ctx->db, sql, p, (size_t)n, &res) == -1)
 		return api_db_failure(ctx, "session_list");
-	arr = json_array();
-	for (size_t r = 0; r < res->nrows; r++)
-		json_array_append_new(arr, sess_view(res, r));
-	db_result_free(res);
-	return http_send_json(ctx->req, 200, arr);
+	return api_send_rows(ctx, res, sess_view);
 }
 
 int
@@ -309,7 +304,6 @@ h_session_messages(struct request_ctx *ctx)
 	struct db_param p[4];
 	const char *sql, *cursor, *cursor_name;
 	int asc = 0, has_after, rc, n = 0;
-	json_t *arr;
 
 	if (sess_from_path(ctx, &res) == -1)
 		return -1;
@@ -363,9 +357,5 @@ h_session_messages(struct request_ctx *ctx)
 		sql = cursor != NULL ? msg_sql_desc_before : msg_sql_desc;
 	if (db_query(ctx->db, sql, p, (size_t)n, &res) == -1)
 		return api_db_failure(ctx, "message_list");
-	arr = json_array();
-	for (size_t r = 0; r < res->nrows; r++)
-		json_array_append_new(arr, msg_view(res, r));
-	db_result_free(res);
-	return http_send_json(ctx->req, 200, arr);
+	return api_send_rows(ctx, res, msg_view);
 }

@@ -318,7 +318,6 @@ ver_list(struct request_ctx *ctx)
 	struct db_result *res = NULL;
 	struct db_param p[4];
 	long long before = 0;
-	json_t *arr;
 	int n = 0, rc;
 
 	if (ver_path(ctx, &w, VER_CREATE, 0) == -1)
@@ -346,11 +345,7 @@ ver_list(struct request_ctx *ctx)
 	if (db_query(ctx->db, lp.has_before ? ver_sql_list_before : ver_sql_list, p, (size_t)n,
 		&res) == -1)
 		return api_db_failure(ctx, "version_list");
-	arr = json_array();
-	for (size_t r = 0; r < res->nrows; r++)
-		json_array_append_new(arr, versionspec_view(res, r));
-	db_result_free(res);
-	return http_send_json(ctx->req, 200, arr);
+	return api_send_rows(ctx, res, versionspec_view);
 }
 
 static int
