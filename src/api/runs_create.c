@@ -59,6 +59,12 @@ static const char rc_sql_run_insert[] =
 static const char rc_sql_message_insert[] =
     "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
     " VALUES (?, ?, ?, ?, 'user', ?, NOW(3))";
+/* Each run counts once, on its creation day, for billing and usage reports. */
+static const char rc_sql_usage_run[] =
+    "INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, runs,"
+    " calls, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd)"
+    " VALUES (?, UTC_DATE(), ?, ?, ?, ?, 1, 0, 0, 0, 0, 0, 0)"
+    " ON DUPLICATE KEY UPDATE runs = runs + 1";
 static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
 static const char rc_sql_session_version[] =
     "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
@@ -261,6 +267,13 @@ rc_txn(struct db *db, void *arg)
 	p[3] = dbp_str(t->run_id);
 	p[4] = dbp_str(t->user_turn);
 	if (db_query(db, rc_sql_message_insert, p, 5, NULL) == -1)
+		return -1;
+	p[0] = dbp_str(ctx->auth.workspace_id);
+	p[1] = dbp_str(t->av.agent_id);
+	p[2] = dbp_str(ctx->auth.user_id);
+	p[3] = dbp_str(t->provider);
+	p[4] = dbp_str(t->model);
+	if (db_query(db, rc_sql_usage_run, p, 5, NULL) == -1)
 		return -1;
 	data = json_pack("{s:s, s:b}", "status", "pending", "queued", queued);
 	rc = evlog_add(db, &b, t->run_id, "run.created", data, NULL, NULL);

@@ -4,6 +4,7 @@
 
 #include "../core/db.h"
 #include "../core/jsonv.h"
+#include "../core/money.h"
 #include "api.h"
 
 enum {
@@ -122,8 +123,7 @@ runview_run(const struct db_result *res, size_t r, long long credits_per_usd)
 {
 	long long prompt = rv_int(res, r, C_PROMPT), cached = rv_int(res, r, C_CACHED);
 	long long completion = rv_int(res, r, C_COMPLETION), cost = rv_int(res, r, C_COST);
-	/* ceil(cost_usd × credits_per_usd) in integers: no float rounding. */
-	long long credits = (cost * credits_per_usd + 999999999LL) / 1000000000LL;
+	long long credits = money_credits(cost, credits_per_usd);
 	json_t *o = json_object();
 
 	json_object_set_new(o, "id", jv_str(rv(res, r, C_ID)));

@@ -69,6 +69,13 @@ static const struct config_entry config_table[] = {
 	STR("security", "master_key", security_master_key, ""),
 
 	BOOL("tools", "allow_private", tools_allow_private, "false"),
+	INT("tools", "max_response_bytes", tools_max_response_bytes, "1048576", 1024, 67108864),
+
+	/* Server-wide provider endpoints; a run's route overrides them. */
+	STR("openai", "base_url", openai_base_url, "https://api.openai.com/v1"),
+	STR("openai", "api_key", openai_api_key, ""),
+	STR("anthropic", "base_url", anthropic_base_url, "https://api.anthropic.com"),
+	STR("anthropic", "api_key", anthropic_api_key, ""),
 
 	INT("billing", "credits_per_usd", billing_credits_per_usd, "1000", 0, 1000000000),
 

@@ -41,6 +41,12 @@ struct config {
 	char security_master_key[CONFIG_STR_MAX];
 
 	int tools_allow_private;
+	long long tools_max_response_bytes;
+
+	char openai_base_url[CONFIG_STR_MAX];
+	char openai_api_key[CONFIG_STR_MAX];
+	char anthropic_base_url[CONFIG_STR_MAX];
+	char anthropic_api_key[CONFIG_STR_MAX];
 
 	long long billing_credits_per_usd;
 

@@ -1,21 +1,40 @@
 /*
- * agentrun-executor: claims and advances runs in one event loop.
+ * agentrun-executor: claims runs and advances them, many at once, in one
+ * event loop (loop.c) on libcurl's multi interface.
  *
- * This first cut owns the loop skeleton only: it connects to MariaDB, binds
- * its doorbell, wakes on a ring or every executor.poll_ms, and stops
- * cleanly on SIGTERM. Claiming and the agent loop come with issue 4.
+ * Each turn of the loop: wait for transfers, timers or the doorbell; let
+ * finished calls queue their outcomes; commit every queued outcome of every
+ * run in one transaction (writer.c: group commit, each step durable before
+ * its run moves on); claim more runs when there is room and a doorbell rang
+ * or the poll interval passed; renew leases with one statement per
+ * heartbeat; look for cancel requests. SIGTERM: stop claiming, hand every
+ * held run back (another executor resumes it from its last committed
+ * step), exit.
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
 
 #include "../core/config.h"
 #include "../core/daemon.h"
 #include "../core/db.h"
 #include "../core/doorbell.h"
+#include "../core/ids.h"
 #include "../core/log.h"
+#include "executor.h"
+#include "loop.h"
+#include "prices.h"
+#include "xrun.h"
+
+/* Deltas are coalesced to about one event per run per this many ms (API.md §5). */
+#define EXECUTOR_FLUSH_MS 50
+#define EXECUTOR_CANCEL_CHECK_MS 250
 
 static volatile sig_atomic_t executor_got_term;
 
@@ -26,12 +45,96 @@ executor_on_term(int sig)
 	executor_got_term = 1;
 }
 
+void
+executor_drop(struct executor *ex, struct xrun *r)
+{
+	struct xrun **pp;
+
+	for (pp = &ex->runs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			ex->nruns--;
+			break;
+		}
+	advance_abort(r);
+	xrun_free(r);
+}
+
+static int
+executor_any_commit_pending(const struct executor *ex)
+{
+	for (struct xrun *r = ex->runs; r != NULL; r = r->next)
+		if (r->commit_pending || (r->ops != NULL && r->phase != XR_MODEL))
+			return 1;
+	return 0;
+}
+
+static void
+executor_owner(struct executor *ex)
+{
+	char host[64] = "host", rnd[9];
+
+	(void)gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	id_random_hex(rnd, 4);
+	snprintf(ex->owner, sizeof(ex->owner), "%s:%ld:%s", host, (long)getpid(), rnd);
+}
+
+static void
+executor_loop(struct executor *ex)
+{
+	const struct config *cfg = ex->cfg;
+	uint64_t heartbeat_every = (uint64_t)cfg->executor_lease_s * 1000 / 3;
+
+	ex->want_claim = 1;
+	while (!executor_got_term) {
+		uint64_t now;
+		int wait = EXECUTOR_FLUSH_MS;
+
+		if (executor_any_commit_pending(ex))
+			wait = 0;
+		if (loop_run_once(ex->loop, wait))
+			ex->want_claim = 1;
+		now = loop_now_ms();
+		/* Steps wait for their commit: flush at once when one does. */
+		if (executor_any_commit_pending(ex) || now - ex->last_flush_ms >= EXECUTOR_FLUSH_MS) {
+			ex->last_flush_ms = now;
+			(void)writer_flush(ex);
+		}
+		if (now - ex->last_heartbeat_ms >= heartbeat_every) {
+			ex->last_heartbeat_ms = now;
+			claim_heartbeat(ex);
+		}
+		if (now - ex->last_cancel_ms >= EXECUTOR_CANCEL_CHECK_MS || ex->want_claim) {
+			ex->last_cancel_ms = now;
+			claim_check_cancels(ex);
+		}
+		if (ex->want_claim || now - ex->last_claim_ms >= (uint64_t)cfg->executor_poll_ms) {
+			ex->want_claim = 0;
+			ex->last_claim_ms = now;
+			/* A full batch means there may be more waiting. */
+			if (claim_runs(ex) >= 64)
+				ex->want_claim = 1;
+		}
+	}
+}
+
+static void
+executor_shutdown(struct executor *ex)
+{
+	/* Commit what is queued, then hand the rest back. */
+	(void)writer_flush(ex);
+	claim_release_all(ex);
+	while (ex->runs != NULL)
+		executor_drop(ex, ex->runs);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct daemon_opts opts;
 	static struct config cfg;
-	struct db *db;
+	static struct executor ex;
 	int bell;
 
 	daemon_start("agentrun-executor", argc, argv, &opts, &cfg, NULL);
@@ -40,34 +143,38 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	daemon_on_signal(SIGTERM, executor_on_term);
 	daemon_on_signal(SIGINT, executor_on_term);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || sodium_init() < 0)
+		fatalx("msg=\"library initialisation failed\"");
 	db_global_init();
-	if ((db = db_new(&cfg)) == NULL)
+	ex.cfg = &cfg;
+	if ((ex.db = db_new(&cfg)) == NULL)
 		fatalx("msg=\"out of memory\"");
-	if (db_connect(db) == -1)
-		log_warnx("msg=\"database not reachable yet\" errno=%u", db_last_errno(db));
+	if (db_connect(ex.db) == -1)
+		log_warnx("msg=\"database not reachable yet\" errno=%u", db_last_errno(ex.db));
+	ex.have_master_key = cfg.security_master_key[0] != '\0' &&
+	    secretbox_key_from_hex(cfg.security_master_key, ex.master_key) == 0;
 	bell = doorbell_bind(cfg.doorbell_executor);
+	if ((ex.loop = loop_new(bell)) == NULL)
+		fatalx("msg=\"cannot create the event loop\"");
+	executor_owner(&ex);
 	daemon_pidfile_write(opts.pidfile);
-	log_info(
-	    "msg=started capacity=%lld doorbell=%s", cfg.executor_capacity, cfg.doorbell_executor);
+	log_info("msg=started owner=%s capacity=%lld doorbell=%s", ex.owner, cfg.executor_capacity,
+	    cfg.doorbell_executor);
 
-	while (!executor_got_term) {
-		struct pollfd pfd = { bell, POLLIN, 0 };
-		int n = poll(&pfd, bell >= 0 ? 1 : 0, (int)cfg.executor_poll_ms);
+	executor_loop(&ex);
 
-		if (n == -1 && errno != EINTR)
-			log_warn("msg=poll");
-		if (n > 0 && (pfd.revents & POLLIN))
-			(void)doorbell_drain(bell);
-		/* Housekeeping tick: keep the connection alive and noticed. */
-		if (db_connect(db) == -1)
-			log_debug("msg=\"database unreachable\" errno=%u", db_last_errno(db));
-	}
+	executor_shutdown(&ex);
+	log_info("msg=stopped claimed=%llu finished=%llu flushes=%llu", ex.claimed, ex.finished,
+	    ex.flushes);
+	loop_free(ex.loop);
 	if (bell >= 0) {
 		close(bell);
 		(void)unlink(cfg.doorbell_executor);
 	}
-	db_free(db);
+	prices_free();
+	db_free(ex.db);
+	sodium_memzero(ex.master_key, sizeof(ex.master_key));
+	curl_global_cleanup();
 	daemon_pidfile_remove(opts.pidfile);
-	log_info("msg=stopped");
 	return 0;
 }

@@ -110,6 +110,11 @@ class Stack:
             "AGENTRUN_API_WORKERS": str(API_WORKERS),
             "AGENTRUN_RATE": str(RATE),
             "AGENTRUN_BURST": str(BURST),
+            # The fake tool server and provider listen on loopback.
+            "AGENTRUN_TOOLS_ALLOW_PRIVATE": "true",
+            # Short leases so lease-expiry tests take seconds, not minutes.
+            "AGENTRUN_EXECUTOR_LEASE_S": "4",
+            "AGENTRUN_EXECUTOR_POLL_MS": "200",
         })
         self.script = os.path.join(SRCDIR, "scripts", "stack")
         self.ctl_bin = os.path.join(BUILD_DIR, "src", "ctl", "agentrunctl")
@@ -376,3 +381,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _state["logs"]:
         terminalreporter.section("stack logs (tails)")
         terminalreporter.write(_state["logs"])
+
+
+@pytest.fixture(scope="session")
+def toolserver():
+    """The fake HTTP tool server (tests/integration/fakes), on loopback."""
+    from fakes.toolserver import ToolServer
+
+    ts = ToolServer()
+    ts.start()
+    yield ts
+    ts.stop()
+
+
+@pytest.fixture(scope="session")
+def provider():
+    """The fake OpenAI/Anthropic provider (tests/integration/fakes), on loopback."""
+    from fakes.provider import FakeProvider
+
+    fp = FakeProvider()
+    fp.start()
+    yield fp
+    fp.stop()

@@ -1,0 +1,418 @@
+/*
+ * Claiming runs and keeping their leases.
+ *
+ * A claim is one short READ COMMITTED transaction: SELECT … FOR UPDATE SKIP
+ * LOCKED over the claimable index (runnable_at <= now), then a fresh
+ * lease_token, owner and lease_until on each row taken. runnable_at moves to
+ * the lease end too, so the same query picks the run up again when this
+ * executor dies and its lease runs out: no sweeper is needed. The claim
+ * touches runs only (never sessions), so it cannot deadlock with the API's
+ * session-then-run lock order; the visible transition (run.started, status
+ * running) is the writer's first commit for the run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/config.h"
+#include "../core/db.h"
+#include "../core/jsonv.h"
+#include "../core/log.h"
+#include "../core/secretbox.h"
+#include "executor.h"
+#include "xrun.h"
+
+#define CLAIM_BATCH_MAX 64
+
+static const char claim_sql_pick[] =
+    "SELECT id, workspace_id FROM runs WHERE runnable_at <= NOW(3)"
+    " ORDER BY runnable_at LIMIT ? FOR UPDATE SKIP LOCKED";
+static const char claim_sql_take[] =
+    "UPDATE runs SET owner = ?, lease_token = ?,"
+    " lease_until = NOW(3) + INTERVAL ? SECOND, runnable_at = NOW(3) + INTERVAL ? SECOND,"
+    " attempts = attempts + 1 WHERE id = ?";
+static const char claim_sql_heartbeat[] =
+    "UPDATE runs SET lease_until = NOW(3) + INTERVAL ? SECOND,"
+    " runnable_at = NOW(3) + INTERVAL ? SECOND WHERE owner = ? AND lease_token IS NOT NULL";
+static const char claim_sql_cancels[] =
+    "SELECT id FROM runs WHERE owner = ? AND cancel_requested = 1";
+static const char claim_sql_release_all[] =
+    "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
+    " runnable_at = NOW(3) WHERE owner = ?";
+static const char claim_sql_load[] =
+    "SELECT r.workspace_id, r.session_id, r.agent_id, r.created_by_user_id, r.status,"
+    " r.input, r.resume_input, r.cancel_requested, r.steps, r.prompt_tokens,"
+    " r.cached_tokens, r.cache_write_tokens, r.completion_tokens, r.cost_nusd, r.attempts,"
+    " r.route_id, r.provider, r.model,"
+    " CAST(UNIX_TIMESTAMP(COALESCE(r.started_at, NOW(3))) * 1000 AS SIGNED),"
+    " v.model, v.system_prompt, v.tools, v.limits, v.retry, v.approval"
+    " FROM runs r JOIN agent_versions v ON v.id = r.agent_version_id"
+    " WHERE r.id = ? AND r.lease_token = ?";
+static const char claim_sql_messages[] =
+    "SELECT role, content, tool_calls, tool_call_id, tool_name, run_id FROM messages"
+    " WHERE session_id = ? ORDER BY id";
+static const char claim_sql_model_calls[] =
+    "SELECT (SELECT COUNT(*) FROM steps WHERE run_id = ? AND kind = 'llm'),"
+    " (SELECT COALESCE(MAX(attempt), 0) FROM steps WHERE run_id = ? AND step_index = ?)";
+static const char claim_sql_route[] =
+    "SELECT base_url, api_key_ciphertext, api_key_nonce FROM routes"
+    " WHERE workspace_id = ? AND id = ?";
+
+struct claim_batch {
+	struct executor *ex;
+	int want;
+	int n;
+	char ids[CLAIM_BATCH_MAX][ID_BUFSZ];
+	char token[ID_BUFSZ];
+};
+
+static int
+claim_txn(struct db *db, void *arg)
+{
+	struct claim_batch *cb = arg;
+	struct executor *ex = cb->ex;
+	struct db_result *res;
+	struct db_param p[5];
+	long long lease = ex->cfg->executor_lease_s;
+
+	cb->n = 0;
+	p[0] = DBP_INT(cb->want);
+	if (db_query(db, claim_sql_pick, p, 1, &res) == -1)
+		return -1;
+	id_new(cb->token);
+	for (size_t i = 0; i < res->nrows && cb->n < cb->want; i++) {
+		snprintf(cb->ids[cb->n], ID_BUFSZ, "%s", db_cell(res, i, 0));
+		p[0] = dbp_str(ex->owner);
+		p[1] = dbp_str(cb->token);
+		p[2] = DBP_INT(lease);
+		p[3] = DBP_INT(lease);
+		p[4] = dbp_str(cb->ids[cb->n]);
+		if (db_query(db, claim_sql_take, p, 5, NULL) == -1) {
+			db_result_free(res);
+			return -1;
+		}
+		cb->n++;
+	}
+	db_result_free(res);
+	return 0;
+}
+
+static json_t *
+claim_doc(const struct db_result *res, size_t col)
+{
+	const char *s = db_cell(res, 0, col);
+
+	return s != NULL ? jv_doc(s, res->len[col]) : json_null();
+}
+
+static long long
+claim_jint(const json_t *obj, const char *key, long long dflt)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_real(v))
+		return (long long)json_real_value(v);
+	return dflt;
+}
+
+/*
+ * Earlier runs of the session may have stopped between a tool call and its
+ * result (cancelled, failed). Providers refuse such a history, so each
+ * unanswered call gets a stand-in result right after its assistant turn.
+ */
+static void
+claim_close_dangling(struct xrun *r)
+{
+	for (size_t i = 0; i < r->own_from; i++) {
+		json_t *m = json_array_get(r->history, i), *calls, *call;
+		size_t k, at = i + 1;
+
+		calls = json_object_get(m, "tool_calls");
+		json_array_foreach(calls, k, call) {
+			const char *id = json_string_value(json_object_get(call, "id"));
+			int answered = 0;
+
+			for (size_t j = i + 1; j < r->own_from && !answered; j++) {
+				const char *tid = json_string_value(
+				    json_object_get(json_array_get(r->history, j), "tool_call_id"));
+
+				answered = tid != NULL && id != NULL && strcmp(tid, id) == 0;
+			}
+			if (answered)
+				continue;
+			json_array_insert_new(r->history, at++,
+			    json_pack("{s:s, s:s, s:s?, s:O?}", "role", "tool", "content",
+			        "(no result: that run ended before the call was made)", "tool_call_id",
+			        id, "name", json_object_get(call, "name")));
+			r->own_from++;
+		}
+	}
+}
+
+/* The conversation as the providers take it (llm.h). */
+static int
+claim_history(struct executor *ex, struct xrun *r)
+{
+	struct db_param p = dbp_str(r->session_id);
+	struct db_result *res;
+	int own_seen = 0;
+
+	if (db_query(ex->db, claim_sql_messages, &p, 1, &res) == -1)
+		return -1;
+	r->history = json_array();
+	for (size_t i = 0; i < res->nrows; i++) {
+		const char *role = db_cell(res, i, 0);
+		const char *content = db_cell(res, i, 1);
+		const char *run = db_cell(res, i, 5);
+		int own = run != NULL && strcmp(run, r->id) == 0;
+		json_t *m = json_pack("{s:s, s:s}", "role", role, "content",
+		    content != NULL ? content : "");
+
+		if (strcmp(role, "assistant") == 0 && db_cell(res, i, 2) != NULL) {
+			json_t *calls = jv_doc(db_cell(res, i, 2), res->len[i * res->ncols + 2]);
+
+			if (json_is_array(calls) && json_array_size(calls) > 0)
+				json_object_set(m, "tool_calls", calls);
+			json_decref(calls);
+		}
+		if (strcmp(role, "tool") == 0) {
+			json_object_set_new(m, "tool_call_id", jv_str(db_cell(res, i, 3)));
+			json_object_set_new(m, "name", jv_str(db_cell(res, i, 4)));
+		}
+		if (own && !own_seen) {
+			own_seen = 1;
+			r->own_from = json_array_size(r->history);
+		}
+		if (own && strcmp(role, "assistant") == 0)
+			r->own_turns++;
+		json_array_append_new(r->history, m);
+	}
+	if (!own_seen)
+		r->own_from = json_array_size(r->history);
+	db_result_free(res);
+	claim_close_dangling(r);
+	return 0;
+}
+
+static void
+claim_route(struct executor *ex, struct xrun *r, const char *route_id)
+{
+	struct db_param p[2] = { dbp_str(r->workspace_id), dbp_str(route_id) };
+	struct db_result *res;
+
+	if (db_query(ex->db, claim_sql_route, p, 2, &res) == -1)
+		return;
+	if (res->nrows > 0) {
+		const char *url = db_cell(res, 0, 0);
+		const char *ct = db_cell(res, 0, 1);
+		const char *nonce = db_cell(res, 0, 2);
+		size_t ctlen = res->len[1];
+
+		if (url != NULL)
+			snprintf(r->base_url, sizeof(r->base_url), "%s", url);
+		if (ct != NULL && nonce != NULL && ex->have_master_key &&
+		    ctlen > SECRETBOX_TAG_LEN && ctlen - SECRETBOX_TAG_LEN < sizeof(r->api_key) &&
+		    res->len[2] == SECRETBOX_NONCE_LEN &&
+		    secretbox_open(ex->master_key, r->workspace_id, route_id,
+		        (const unsigned char *)ct, ctlen, (const unsigned char *)nonce,
+		        (unsigned char *)r->api_key) == 0)
+			r->api_key[ctlen - SECRETBOX_TAG_LEN] = '\0';
+		else if (ct != NULL)
+			log_warnx("msg=\"route key does not open\" run=%s route=%s", r->id, route_id);
+	}
+	db_result_free(res);
+}
+
+/* The server-wide endpoint and key of a provider, unless a route set them. */
+static void
+claim_provider_defaults(struct executor *ex, struct xrun *r)
+{
+	const char *url = "", *key = "";
+
+	if (strcmp(r->provider, "openai") == 0) {
+		url = ex->cfg->openai_base_url;
+		key = ex->cfg->openai_api_key;
+	} else if (strcmp(r->provider, "anthropic") == 0) {
+		url = ex->cfg->anthropic_base_url;
+		key = ex->cfg->anthropic_api_key;
+	}
+	if (r->base_url[0] == '\0')
+		snprintf(r->base_url, sizeof(r->base_url), "%s", url);
+	if (r->api_key[0] == '\0')
+		snprintf(r->api_key, sizeof(r->api_key), "%s", key);
+}
+
+/* Builds the xrun of a claimed run from the database. NULL when it vanished. */
+static struct xrun *
+claim_load(struct executor *ex, const char *id, const char *token)
+{
+	struct db_param p[2] = { dbp_str(id), dbp_str(token) };
+	struct db_result *res = NULL, *cnt = NULL;
+	struct xrun *r;
+	json_t *model, *limits, *retry, *approval;
+	const char *s;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->ex = ex;
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	snprintf(r->lease_token, sizeof(r->lease_token), "%s", token);
+	if (db_query(ex->db, claim_sql_load, p, 2, &res) == -1 || res->nrows == 0)
+		goto fail;
+	snprintf(r->workspace_id, sizeof(r->workspace_id), "%s", db_cell(res, 0, 0));
+	snprintf(r->session_id, sizeof(r->session_id), "%s", db_cell(res, 0, 1));
+	snprintf(r->agent_id, sizeof(r->agent_id), "%s", db_cell(res, 0, 2));
+	snprintf(r->user_id, sizeof(r->user_id), "%s", db_cell(res, 0, 3));
+	r->approved = strcmp(db_cell(res, 0, 4), "approved") == 0;
+	r->input = claim_doc(res, 5);
+	if ((s = db_cell(res, 0, 6)) != NULL)
+		r->resume_input = strdup(s);
+	r->cancel_requested = db_cell_int(res, 0, 7, 0) != 0;
+	r->step = db_cell_int(res, 0, 8, 0);
+	r->prompt_tokens = db_cell_int(res, 0, 9, 0);
+	r->cached_tokens = db_cell_int(res, 0, 10, 0);
+	r->cache_write_tokens = db_cell_int(res, 0, 11, 0);
+	r->completion_tokens = db_cell_int(res, 0, 12, 0);
+	r->tokens = r->prompt_tokens + r->completion_tokens;
+	r->cost_nusd = db_cell_int(res, 0, 13, 0);
+	r->pickup = db_cell_int(res, 0, 14, 1);
+	snprintf(r->provider, sizeof(r->provider), "%s", db_cell(res, 0, 16));
+	snprintf(r->model, sizeof(r->model), "%s", db_cell(res, 0, 17));
+
+	model = claim_doc(res, 19);
+	r->params = json_incref(json_object_get(model, "params"));
+	if (!json_is_object(r->params)) {
+		json_decref(r->params);
+		r->params = json_object();
+	}
+	json_decref(model);
+	r->system_prompt = strdup(db_cell(res, 0, 20) != NULL ? db_cell(res, 0, 20) : "");
+	r->tools = claim_doc(res, 21);
+	if (!json_is_array(r->tools)) {
+		json_decref(r->tools);
+		r->tools = json_array();
+	}
+	limits = claim_doc(res, 22);
+	r->limits.max_steps = claim_jint(limits, "max_steps", 20);
+	r->limits.max_tokens = claim_jint(limits, "max_tokens", 200000);
+	r->limits.timeout_s = claim_jint(limits, "timeout_s", 600);
+	{
+		json_t *c = json_object_get(limits, "max_cost_usd");
+
+		r->limits.max_cost_nusd = json_is_number(c) ?
+		    (long long)(json_number_value(c) * 1e9 + 0.5) : 5000000000LL;
+	}
+	json_decref(limits);
+	retry = claim_doc(res, 23);
+	r->retry.max_attempts = claim_jint(retry, "max_attempts", 3);
+	r->retry.initial_backoff_ms = claim_jint(retry, "initial_backoff_ms", 500);
+	r->retry.max_backoff_ms = claim_jint(retry, "max_backoff_ms", 30000);
+	r->retry.multiplier = json_is_number(json_object_get(retry, "multiplier")) ?
+	    json_number_value(json_object_get(retry, "multiplier")) : 2.0;
+	json_decref(retry);
+	approval = claim_doc(res, 24);
+	r->approval_required = json_is_true(json_object_get(approval, "required"));
+	r->approval_tools = json_incref(json_object_get(approval, "before_tools"));
+	if (!json_is_array(r->approval_tools)) {
+		json_decref(r->approval_tools);
+		r->approval_tools = json_array();
+	}
+	json_decref(approval);
+	r->deadline_unix_ms = db_cell_int(res, 0, 18, 0) + r->limits.timeout_s * 1000;
+	if (db_cell(res, 0, 15) != NULL)
+		claim_route(ex, r, db_cell(res, 0, 15));
+	claim_provider_defaults(ex, r);
+	db_result_free(res);
+	res = NULL;
+
+	if (claim_history(ex, r) == -1)
+		goto fail;
+	{
+		struct db_param q[3] = { dbp_str(r->id), dbp_str(r->id), DBP_INT(r->step) };
+
+		if (db_query(ex->db, claim_sql_model_calls, q, 3, &cnt) == -1)
+			goto fail;
+	}
+	r->model_calls = db_cell_int(cnt, 0, 0, 0);
+	r->attempt_base = (int)db_cell_int(cnt, 0, 1, 0);
+	db_result_free(cnt);
+	return r;
+fail:
+	log_warnx("msg=\"cannot load claimed run\" run=%s errno=%u", id, db_last_errno(ex->db));
+	db_result_free(res);
+	xrun_free(r);
+	return NULL;
+}
+
+int
+claim_runs(struct executor *ex)
+{
+	struct claim_batch cb;
+	int room = (int)ex->cfg->executor_capacity - ex->nruns;
+
+	if (room <= 0)
+		return 0;
+	memset(&cb, 0, sizeof(cb));
+	cb.ex = ex;
+	cb.want = room < CLAIM_BATCH_MAX ? room : CLAIM_BATCH_MAX;
+	if (db_txn(ex->db, claim_txn, &cb) != 0) {
+		log_warnx("msg=\"claim failed\" errno=%u", db_last_errno(ex->db));
+		return 0;
+	}
+	for (int i = 0; i < cb.n; i++) {
+		struct xrun *r = claim_load(ex, cb.ids[i], cb.token);
+
+		if (r == NULL)
+			continue;
+		r->next = ex->runs;
+		ex->runs = r;
+		ex->nruns++;
+		ex->claimed++;
+		log_debug("msg=claimed run=%s pickup=%lld step=%lld", r->id, r->pickup, r->step);
+		advance_arm_deadline(r);
+		advance(r);
+	}
+	return cb.n;
+}
+
+void
+claim_heartbeat(struct executor *ex)
+{
+	struct db_param p[3];
+
+	if (ex->nruns == 0)
+		return;
+	p[0] = DBP_INT(ex->cfg->executor_lease_s);
+	p[1] = DBP_INT(ex->cfg->executor_lease_s);
+	p[2] = dbp_str(ex->owner);
+	if (db_query(ex->db, claim_sql_heartbeat, p, 3, NULL) == -1)
+		log_warnx("msg=\"heartbeat failed\" errno=%u", db_last_errno(ex->db));
+}
+
+void
+claim_check_cancels(struct executor *ex)
+{
+	struct db_param p = dbp_str(ex->owner);
+	struct db_result *res;
+
+	if (ex->nruns == 0)
+		return;
+	if (db_query(ex->db, claim_sql_cancels, &p, 1, &res) == -1)
+		return;
+	for (size_t i = 0; i < res->nrows; i++)
+		for (struct xrun *r = ex->runs; r != NULL; r = r->next)
+			if (strcmp(r->id, db_cell(res, i, 0)) == 0)
+				r->cancel_requested = 1;
+	db_result_free(res);
+}
+
+void
+claim_release_all(struct executor *ex)
+{
+	struct db_param p = dbp_str(ex->owner);
+
+	if (db_query(ex->db, claim_sql_release_all, &p, 1, NULL) == -1)
+		log_warnx("msg=\"release on shutdown failed\" errno=%u", db_last_errno(ex->db));
+}

@@ -1,0 +1,52 @@
+/* The executor process: its loop, connection, held runs and housekeeping clocks. */
+#ifndef AGENTRUN_EXECUTOR_H
+#define AGENTRUN_EXECUTOR_H
+
+#include <stdint.h>
+
+#include "../core/secretbox.h"
+
+struct config;
+struct db;
+struct loop;
+struct xrun;
+
+struct executor {
+	const struct config *cfg;
+	struct db *db;
+	struct loop *loop;
+	char owner[128]; /* host:pid:random, written into runs.owner */
+	struct xrun *runs;
+	int nruns;
+	uint64_t last_claim_ms, last_heartbeat_ms, last_cancel_ms, last_flush_ms;
+	int want_claim;
+	unsigned char master_key[SECRETBOX_KEY_LEN];
+	int have_master_key;
+	/* counters for the log */
+	unsigned long long claimed, finished, flushes;
+};
+
+/* claim.c */
+/* Claims up to the free capacity and starts each claimed run. Returns how many. */
+int claim_runs(struct executor *ex);
+/* Renews every lease this executor holds: one statement. */
+void claim_heartbeat(struct executor *ex);
+/* Marks held runs whose cancel was requested. */
+void claim_check_cancels(struct executor *ex);
+/* Gives every held run back (shutdown): another executor resumes it at once. */
+void claim_release_all(struct executor *ex);
+
+/* writer.c: commits every queued op of every held run, batched. 0 or -1. */
+int writer_flush(struct executor *ex);
+
+/* advance.c */
+void advance(struct xrun *r);           /* start the run's next step */
+void advance_committed(struct xrun *r); /* its queued step outcome is durable */
+void advance_abort(struct xrun *r);     /* stop transfers and timers (fenced, shutdown) */
+void advance_arm_deadline(struct xrun *r); /* limits.timeout_s also ends a step in flight */
+void advance_flush_deltas(struct xrun *r); /* queue coalesced message/thinking deltas */
+
+/* Removes r from the executor and frees it. */
+void executor_drop(struct executor *ex, struct xrun *r);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * One run held by this executor, and the writes it has not committed yet.
+ *
+ * A run's durable state is in MariaDB: the conversation in `messages`, the
+ * finished steps in `steps`, the totals in `runs`. An xrun is rebuilt from
+ * those on every pick-up (claim.c), advanced by advance.c one step at a
+ * time, and every step's outcome is queued as ops that writer.c commits,
+ * batched across runs, before the run moves on.
+ */
+#ifndef AGENTRUN_EXECUTOR_XRUN_H
+#define AGENTRUN_EXECUTOR_XRUN_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../core/ids.h"
+#include "providers/llm.h"
+
+struct loop_timer;
+struct executor;
+
+enum xrun_phase {
+	XR_IDLE,    /* ready for its next step */
+	XR_MODEL,   /* a model call is streaming */
+	XR_TOOL,    /* a tool call is in flight */
+	XR_BACKOFF, /* waiting to retry a step */
+	XR_COMMIT,  /* a finished step waits for the writer */
+	XR_DONE,    /* terminal or parked: dropped after the next commit */
+};
+
+enum xop_kind {
+	XOP_EVENT,    /* type, data, dedup */
+	XOP_MESSAGE,  /* role, content, tool_calls, tool_call_id, tool_name */
+	XOP_STEP,     /* a steps row */
+	XOP_LLM_CALL, /* an llm_calls row + usage_daily + run totals */
+	XOP_PROGRESS, /* output so far, steps +1, consume resume_input */
+	XOP_STATUS,   /* a status change (start, wait, terminal) */
+};
+
+struct xop {
+	enum xop_kind kind;
+	json_t *v; /* the op's fields (owned) */
+	struct xop *next;
+};
+
+struct xrun_limits {
+	long long max_steps, max_tokens, max_cost_nusd, timeout_s;
+};
+
+struct xrun_retry {
+	long long max_attempts, initial_backoff_ms, max_backoff_ms;
+	double multiplier;
+};
+
+struct xrun {
+	struct executor *ex;
+	char id[ID_BUFSZ];
+	char workspace_id[ID_BUFSZ];
+	char session_id[ID_BUFSZ];
+	char agent_id[ID_BUFSZ];
+	char user_id[ID_BUFSZ];
+	char lease_token[ID_BUFSZ];
+	long long pickup; /* runs.attempts after this claim */
+
+	/* the version's recipe */
+	char provider[32];
+	char model[256];
+	json_t *params;
+	char *system_prompt;
+	json_t *tools;
+	json_t *approval_tools; /* approval.before_tools */
+	int approval_required;
+	struct xrun_limits limits;
+	struct xrun_retry retry;
+	char base_url[2049];
+	char api_key[4097];
+
+	/* durable state, as loaded and as committed since */
+	json_t *history;   /* provider-neutral messages (llm.h) */
+	size_t own_from;   /* index in history of this run's first message */
+	int own_turns;     /* assistant messages of this run so far */
+	long long step;    /* index of the next step */
+	long long model_calls; /* model calls made (scripted turn position) */
+	long long tokens;  /* prompt + completion so far */
+	long long cost_nusd;
+	long long prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens;
+	char *resume_input; /* an answer delivered by input, not yet consumed */
+	int approved;       /* picked up as "approved": the next gate is passed */
+	int cancel_requested;
+	int64_t deadline_unix_ms; /* started_at + timeout_s */
+	json_t *input;
+
+	/* the step in progress */
+	enum xrun_phase phase;
+	int attempt;      /* attempt of the current step */
+	int attempt_base; /* attempts of this step made before this pick-up */
+	int started;      /* run.started queued for this pick-up */
+	struct loop_timer *deadline_timer;
+	uint64_t step_started_ms;
+	struct loop_timer *timer;
+	CURL *easy;
+	struct curl_slist *headers;
+	void *stream;  /* provider parser state */
+	char *reqbody; /* the request body curl sends */
+	json_t *call;  /* the tool call being executed */
+	char *out;     /* model text so far (this step) */
+	size_t outlen, outcap;
+	char *thinking;
+	size_t thinklen, thinkcap;
+	size_t delta_from;    /* out bytes already flushed as message.delta */
+	size_t think_from;
+	json_t *tool_calls;   /* collected from the model this step */
+	struct llm_usage usage;
+	int have_usage;
+	char *resp;           /* tool response body */
+	size_t resplen, respcap;
+	int resp_too_big;
+	long retry_after_ms;  /* from a 429/503 */
+	char stream_error[256]; /* an error event inside a provider stream */
+	int scripted_turn;    /* scripted: the turn being played */
+	const char *scripted_text;
+	size_t scripted_pos;
+
+	/* uncommitted writes, in order */
+	struct xop *ops, *ops_tail;
+	int commit_pending; /* a step waits for these to commit */
+	int fenced;         /* a write found someone else's lease: drop */
+	int failed_flushes;
+
+	struct xrun *next; /* the executor's list */
+};
+
+/* Queues an op (steals v, even on failure). */
+void xrun_op(struct xrun *r, enum xop_kind kind, json_t *v);
+/* Queues an event. data is stolen; dedup may be NULL. */
+void xrun_event(struct xrun *r, const char *type, json_t *data, const char *dedup);
+void xrun_ops_clear(struct xrun *r);
+
+/* Frees everything the run holds (transfers must be stopped first). */
+void xrun_free(struct xrun *r);
+
+/* Appends to a growable buffer with a cap; -1 when it would pass cap. */
+int xrun_buf_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n, size_t max);
+
+#endif
