@@ -403,3 +403,19 @@ def provider():
     fp.start()
     yield fp
     fp.stop()
+
+
+@pytest.fixture(scope="module")
+def executor_paused(stack):
+    """For modules that test the API's own state machine on runs they seed or
+    create: the executor is stopped (SIGSTOP) so it does not advance those
+    runs meanwhile, and continued afterwards. The executor's own behaviour is
+    tested with it running (test_executor*.py)."""
+    import signal as _signal
+
+    pid = stack.read_pid("executor")
+    os.kill(pid, _signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, _signal.SIGCONT)

@@ -8,6 +8,9 @@ import pytest
 from client import TIME_RE, UUID7_RE, assert_error, assert_json, random_uuid7
 from runseed import Seed
 
+# The API's own state machine, without the executor advancing these runs.
+pytestmark = pytest.mark.usefixtures("executor_paused")
+
 EXECUTIONS = "/api/v1/executions"
 EXECUTION_FIELDS = {
     "id", "agent_id", "agent_version_id", "workspace_id", "user_id", "session_id", "status",

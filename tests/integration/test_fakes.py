@@ -516,6 +516,22 @@ def test_disconnect_after_cuts_the_stream(provider):
     assert r.complete
 
 
+def test_disconnect_after_on_non_stream_request(provider):
+    provider.script("fake-1", [{"content": "x", "disconnect_after": 0}, {"content": "y"}])
+    c = _conn(provider)
+    try:
+        c.request("POST", OA, body=json.dumps(oa_body("fake-1", stream=False)).encode(),
+                  headers={"Content-Type": "application/json"})
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            c.getresponse()
+    finally:
+        c.close()
+    st, hdrs, data = post(provider, OA, oa_body("fake-1", stream=False))
+    assert st == 200 and hdrs["server"] == "fake/1.0"
+    assert json.loads(data)["choices"][0]["message"]["content"] == "y"
+    assert [r["outcome"] for r in provider.requests] == ["disconnected", "ok"]
+
+
 def test_chunk_delay_is_applied(provider):
     delay = 0.08
     provider.script("fake-1", [{"content": "a b c d e", "chunk_delay_ms": int(delay * 1000)}])

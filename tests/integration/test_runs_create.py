@@ -8,6 +8,9 @@ import pytest
 
 from runs_fixtures import make_agent, uuid7
 
+# The API's own state machine, without the executor advancing these runs.
+pytestmark = pytest.mark.usefixtures("executor_paused")
+
 RUN_FIELDS = [
     "id", "run_id", "object", "workspace_id", "agent_id", "agent_version", "agent_version_id",
     "session_id", "thread_id", "runnable_id", "runnable_type", "parent_run_id", "experiment_id",
