@@ -73,3 +73,49 @@ def events(api, run_id):
 
 def types(evs):
     return [e["type"] for e in evs]
+
+
+class ExtraExecutor:
+    """Another agentrun-executor on the same database (its own doorbell and
+    pid file), for crash, lease and scale-out tests. Always stopped by the
+    caller (use it as a context manager)."""
+
+    def __init__(self, stack, name, env=None):
+        import os
+        import subprocess
+        self.stack = stack
+        self.name = name
+        self.pidfile = os.path.join(stack.dir, "run", name + ".pid")
+        self.log = open(os.path.join(stack.dir, "log", name + ".log"), "ab")
+        e = dict(stack.env)
+        e["AGENTRUN_DOORBELL_EXECUTOR"] = os.path.join(stack.dir, "run", name + ".bell")
+        e.update(env or {})
+        binary = os.path.join(stack.env["AGENTRUN_BUILD_DIR"], "src", "executor",
+                              "agentrun-executor")
+        self.proc = subprocess.Popen([binary, "-c", stack.config, "-p", self.pidfile],
+                                     env=e, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def kill(self, sig):
+        import os
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout=30):
+        import signal
+        import subprocess
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,160 @@
+"""Durability of execution: executors killed at arbitrary points resume
+without duplicates, several executors share work with each run executed
+once, and an executor paused past its lease writes nothing when it wakes
+(ARCHITECTURE.md: claims, leases, fencing)."""
+
+import collections
+import random
+import signal
+import time
+
+import pytest
+
+from executor_helpers import ExtraExecutor, events, script_agent, start, wait_status
+
+TERMINAL = {"completed", "failed", "timeout", "cancelled", "rejected"}
+
+
+def statuses(api, ids):
+    out = {}
+    for run_id in ids:
+        r = api.get("/api/v1/runs/" + run_id)
+        assert r.status == 200, r
+        out[run_id] = r.json()
+    return out
+
+
+def wait_all(api, ids, status="completed", timeout=120.0):
+    deadline = time.monotonic() + timeout
+    pending = set(ids)
+    runs = {}
+    while pending and time.monotonic() < deadline:
+        for run_id in list(pending):
+            run = api.get("/api/v1/runs/" + run_id).json()
+            if run["status"] in TERMINAL:
+                runs[run_id] = run
+                pending.discard(run_id)
+        if pending:
+            time.sleep(0.2)
+    assert not pending, "%d runs not terminal: %s" % (len(pending), sorted(pending)[:5])
+    bad = {k: (v["status"], v["error"]) for k, v in runs.items() if v["status"] != status}
+    assert not bad, bad
+    return runs
+
+
+def assert_no_duplicates(stack, api, run_id):
+    evs = events(api, run_id)
+    once = collections.Counter()
+    for e in evs:
+        if e["type"] == "step.completed":
+            once[("step", e["data"]["step"])] += 1
+        elif e["type"] == "tool.result":
+            once[("tool", e["data"]["call_id"])] += 1
+        elif e["type"].startswith("run.") and e["type"] not in ("run.started",
+                                                                   "run.cancel_requested"):
+            once[(e["type"], 0)] += 1
+    dup = {k: n for k, n in once.items() if n > 1}
+    assert not dup, (run_id, dup)
+    seqs = [e["seq"] for e in evs]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    rows = stack.sql("SELECT COUNT(*), COUNT(DISTINCT step_id) FROM llm_calls "
+                     "WHERE run_id = '%s'" % run_id)
+    assert rows[0][0] == rows[0][1]
+    msgs = stack.sql("SELECT COUNT(*) FROM messages WHERE run_id = '%s' AND role = 'assistant'"
+                     % run_id)
+    run = api.get("/api/v1/runs/" + run_id).json()
+    llm_steps = len([e for e in evs if e["type"] == "step.completed"
+                     and e["data"]["kind"] == "llm"])
+    assert int(msgs[0][0]) == llm_steps
+    assert int(rows[0][0]) == llm_steps
+    return run
+
+
+def test_sigkill_at_many_points_resumes_without_duplicates(stack, ws_a, toolserver,
+                                                           executor_paused):
+    api = ws_a.api()
+    tool = {"type": "http", "name": "effect", "url": toolserver.url + "/tools/effect"}
+    toolserver.behave("effect", [{"delay_ms": 150, "times": 1000}])
+    turns = [{"content": "let me check " * 4,
+              "tool_call": {"name": "effect", "arguments": {"n": 1}}},
+             {"tool_call": {"name": "effect", "arguments": {"n": 2}}},
+             {"content": "all done now " * 3}]
+    agent = script_agent(api, turns, tools=[tool], chunk_ms=15,
+                         retry={"max_attempts": 10, "initial_backoff_ms": 10,
+                                "max_backoff_ms": 50, "multiplier": 2})
+    ids = [start(api, agent) for _ in range(6)]
+    rng = random.Random(7)
+    kills = 0
+    deadline = time.monotonic() + 90
+    while kills < 22 and time.monotonic() < deadline:
+        with ExtraExecutor(stack, "crashy") as ex:
+            time.sleep(rng.uniform(0.05, 0.6))
+            ex.kill(signal.SIGKILL)
+            ex.proc.wait(10)
+            kills += 1
+        # runs held by the dead executor come back when their lease expires
+        if all(r["status"] in TERMINAL for r in statuses(api, ids).values()):
+            break
+    assert kills >= 20 or all(r["status"] == "completed" for r in statuses(api, ids).values())
+    with ExtraExecutor(stack, "finisher"):
+        runs = wait_all(api, ids, "completed", timeout=120)
+    for run_id in ids:
+        run = assert_no_duplicates(stack, api, run_id)
+        assert run["output"]["response"] == "all done now " * 3
+    for key in toolserver.keys_seen():
+        if key.split(":")[0] in ids:
+            assert toolserver.effects(key) == 1, key
+    assert len([k for k in toolserver.keys_seen() if k.split(":")[0] in ids]) == 2 * len(ids)
+    assert max(r["attempts"] for r in runs.values()) >= 2, "no run was ever resumed"
+
+
+def test_two_executors_share_500_runs_each_once(stack, ws_a):
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": "ok"}])
+    with ExtraExecutor(stack, "second"):
+        ids = [start(api, agent, prompt="p%d" % i) for i in range(500)]
+        runs = wait_all(api, ids, "completed", timeout=180)
+    assert all(r["attempts"] == 1 for r in runs.values()), \
+        [r["id"] for r in runs.values() if r["attempts"] != 1][:5]
+    counts = stack.sql("SELECT COUNT(*), COUNT(DISTINCT run_id) FROM llm_calls "
+                       "WHERE run_id IN (%s)" % ",".join("'%s'" % i for i in ids))
+    assert counts == [["500", "500"]]
+    done = stack.sql("SELECT COUNT(*) FROM events WHERE type = 'run.completed' AND run_id IN (%s)"
+                     % ",".join("'%s'" % i for i in ids))
+    assert done == [["500"]]
+
+
+def test_paused_executor_past_its_lease_writes_nothing(stack, ws_a, executor_paused):
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": " ".join(["slow"] * 200)}], chunk_ms=25)
+    with ExtraExecutor(stack, "sleepy") as a:
+        run_id = start(api, agent)
+        wait_status(api, run_id, "running")
+        time.sleep(0.3)
+        a.kill(signal.SIGSTOP)
+        owner_a = stack.sql("SELECT owner FROM runs WHERE id = '%s'" % run_id)[0][0]
+        with ExtraExecutor(stack, "taker"):
+            run = wait_status(api, run_id, "completed", timeout=60)
+            owner_b = stack.sql("SELECT COUNT(*) FROM steps WHERE run_id = '%s'" % run_id)
+            before = events(api, run_id)
+            a.kill(signal.SIGCONT)
+            time.sleep(3)
+            after = events(api, run_id)
+    assert owner_a != "NULL"
+    assert run["attempts"] == 2
+    assert [e["seq"] for e in after] == [e["seq"] for e in before], "the stale executor wrote"
+    assert stack.sql("SELECT status FROM runs WHERE id = '%s'" % run_id) == [["completed"]]
+    assert owner_b == stack.sql("SELECT COUNT(*) FROM steps WHERE run_id = '%s'" % run_id)
+
+
+def test_tool_addresses_are_guarded(stack, ws_a, toolserver, executor_paused):
+    api = ws_a.api()
+    tool = {"type": "http", "name": "internal", "url": toolserver.url + "/tools/internal"}
+    agent = script_agent(api, [{"tool_call": {"name": "internal", "arguments": {}}},
+                               {"content": "after"}], tools=[tool])
+    with ExtraExecutor(stack, "guarded", env={"AGENTRUN_TOOLS_ALLOW_PRIVATE": "false"}):
+        run_id = start(api, agent)
+        wait_status(api, run_id, "completed", timeout=60)
+    res = [e for e in events(api, run_id) if e["type"] == "tool.result"][0]["data"]
+    assert res["is_error"] is True and "not allowed" in res["output"]
+    assert toolserver.deliveries("%s:%s" % (run_id, res["call_id"])) == 0
