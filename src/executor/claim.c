@@ -252,6 +252,7 @@ claim_load(struct executor *ex, const char *id, const char *token)
 	struct db_result *res = NULL, *cnt = NULL;
 	struct xrun *r;
 	json_t *model, *limits, *retry, *approval;
+	char route_id[ID_BUFSZ] = "";
 	const char *s;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -282,6 +283,12 @@ claim_load(struct executor *ex, const char *id, const char *token)
 	snprintf(r->model, sizeof(r->model), "%s", db_cell(res, 0, 17));
 
 	model = claim_doc(res, 19);
+	/* The run's route (it overrode the model at creation), else the version's. */
+	if (db_cell(res, 0, 15) != NULL)
+		snprintf(route_id, sizeof(route_id), "%s", db_cell(res, 0, 15));
+	else if (json_is_string(json_object_get(model, "route_id")))
+		snprintf(route_id, sizeof(route_id), "%s",
+		    json_string_value(json_object_get(model, "route_id")));
 	r->params = json_incref(json_object_get(model, "params"));
 	if (!json_is_object(r->params)) {
 		json_decref(r->params);
@@ -321,8 +328,8 @@ claim_load(struct executor *ex, const char *id, const char *token)
 	}
 	json_decref(approval);
 	r->deadline_unix_ms = db_cell_int(res, 0, 18, 0) + r->limits.timeout_s * 1000;
-	if (db_cell(res, 0, 15) != NULL)
-		claim_route(ex, r, db_cell(res, 0, 15));
+	if (route_id[0] != '\0')
+		claim_route(ex, r, route_id);
 	claim_provider_defaults(ex, r);
 	db_result_free(res);
 	res = NULL;
