@@ -23,6 +23,7 @@
 #include "xrun.h"
 
 #define CLAIM_BATCH_MAX 64
+#define CLAIM_LOOKAHEAD 4
 
 static const char claim_sql_pick[] =
     "SELECT id, workspace_id FROM runs WHERE runnable_at <= NOW(3)"
@@ -63,8 +64,22 @@ struct claim_batch {
 	int want;
 	int n;
 	char ids[CLAIM_BATCH_MAX][ID_BUFSZ];
+	char ws[CLAIM_BATCH_MAX][ID_BUFSZ];
 	char token[ID_BUFSZ];
 };
+
+/* Runs of workspace ws this executor holds, plus those taken so far in this batch. */
+static int
+claim_ws_load(const struct claim_batch *cb, const char *ws)
+{
+	int n = 0;
+
+	for (const struct xrun *r = cb->ex->runs; r != NULL; r = r->next)
+		n += strcmp(r->workspace_id, ws) == 0;
+	for (int i = 0; i < cb->n; i++)
+		n += strcmp(cb->ws[i], ws) == 0;
+	return n;
+}
 
 static int
 claim_txn(struct db *db, void *arg)
@@ -76,12 +91,22 @@ claim_txn(struct db *db, void *arg)
 	long long lease = ex->cfg->executor_lease_s;
 
 	cb->n = 0;
-	p[0] = DBP_INT(cb->want);
+	/*
+	 * Look further than we take, so a workspace at its concurrency limit
+	 * does not hide the others' runs behind it; rows passed over are only
+	 * locked until this short transaction ends.
+	 */
+	p[0] = DBP_INT(cb->want * CLAIM_LOOKAHEAD);
 	if (db_query(db, claim_sql_pick, p, 1, &res) == -1)
 		return -1;
 	id_new(cb->token);
 	for (size_t i = 0; i < res->nrows && cb->n < cb->want; i++) {
+		const char *ws = db_cell(res, i, 1);
+
+		if (claim_ws_load(cb, ws) >= ex->cfg->executor_workspace_concurrency)
+			continue;
 		snprintf(cb->ids[cb->n], ID_BUFSZ, "%s", db_cell(res, i, 0));
+		snprintf(cb->ws[cb->n], ID_BUFSZ, "%s", ws);
 		p[0] = dbp_str(ex->owner);
 		p[1] = dbp_str(cb->token);
 		p[2] = DBP_INT(lease);

@@ -158,3 +158,22 @@ def test_tool_addresses_are_guarded(stack, ws_a, toolserver, executor_paused):
     res = [e for e in events(api, run_id) if e["type"] == "tool.result"][0]["data"]
     assert res["is_error"] is True and "not allowed" in res["output"]
     assert toolserver.deliveries("%s:%s" % (run_id, res["call_id"])) == 0
+
+
+def test_workspace_concurrency_limit(stack, ws_b, executor_paused):
+    api = ws_b.api()
+    agent = script_agent(api, [{"content": "a b c d e f g h"}], chunk_ms=40)
+    env = {"AGENTRUN_EXECUTOR_WORKSPACE_CONCURRENCY": "2"}
+    with ExtraExecutor(stack, "limited", env=env):
+        ids = [start(api, agent) for _ in range(6)]
+        peak = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            held = int(stack.sql("SELECT COUNT(*) FROM runs WHERE workspace_id = '%s' AND "
+                                 "owner IS NOT NULL" % ws_b.id)[0][0])
+            peak = max(peak, held)
+            if all(r["status"] in TERMINAL for r in statuses(api, ids).values()):
+                break
+            time.sleep(0.05)
+        wait_all(api, ids, "completed", timeout=60)
+    assert 1 <= peak <= 2, peak

@@ -379,13 +379,45 @@ test_stream_tool_call_order(void **state)
 		     "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
 		     "data: [DONE]\n\n",
 	    0, "C:a,f,{\"x\":1}|C:b,g,{}|D:tool_calls|");
-	/* A repeated id or name in later fragments does not replace the first. */
+	/* The same id or another name repeated in later fragments changes nothing. */
 	check_stream("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\","
 		     "\"function\":{\"name\":\"f\",\"arguments\":\"{\"}}]}}]}\n\n"
-		     "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"z\","
+		     "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\","
 		     "\"function\":{\"name\":\"q\",\"arguments\":\"}\"}}]}}]}\n\n"
 		     "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
 	    0, "C:a,f,{}|");
+	/* Another id at an index in use starts a new call there (servers that put
+	 * every call at index 0); later fragments of that index continue it. */
+	check_stream("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\","
+		     "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n"
+		     "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"c\","
+		     "\"function\":{\"name\":\"h\"}}]}}]}\n\n"
+		     "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\","
+		     "\"function\":{\"name\":\"g\",\"arguments\":\"[\"}}]}}]}\n\n"
+		     "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+		     "\"function\":{\"arguments\":\"]\"}}]}}]}\n\n"
+		     "data: [DONE]\n\n",
+	    0, "C:a,f,{}|C:b,g,[]|C:c,h,{}|D:tool_calls|");
+	/* At most 128 calls in one message. */
+	{
+		struct rec r = { NULL, 0 };
+		struct openai_stream *s = stream_new(&r);
+		char buf[160];
+		int i, rc = 0, n;
+
+		for (i = 0; i < 129 && rc == 0; i++) {
+			n = snprintf(buf, sizeof(buf),
+			    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+			    "\"id\":\"id%d\"}]}}]}\n\n",
+			    i);
+			assert_true(n > 0 && (size_t)n < sizeof(buf));
+			rc = openai_stream_feed(s, buf, (size_t)n);
+		}
+		assert_int_equal(rc, -1);
+		assert_int_equal(i, 129);
+		assert_null(r.p);
+		openai_stream_free(s);
+	}
 }
 
 static void

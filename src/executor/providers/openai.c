@@ -28,18 +28,20 @@
 #define OPENAI_ARGS_MAX (4u * 1024 * 1024) /* one tool call's arguments */
 #define OPENAI_CALLS_MAX 128 /* tool calls in one message */
 
+/* One tool call being assembled; calls are kept in order of arrival. */
 struct openai_call {
+	json_int_t index; /* the provider's tool_calls[].index */
 	char *id, *name;
 	char *args;
 	size_t len, cap;
-	int used;
+	int fired;
 };
 
 struct openai_stream {
 	struct llm_events ev;
 	struct sse_parser *sse;
 	struct openai_call *calls;
-	size_t ncalls; /* calls[0..ncalls) are allocated; some may be unused */
+	size_t ncalls;
 	int any_calls; /* a tool call fired */
 	char *finish;
 	struct llm_usage usage;
@@ -297,91 +299,115 @@ openai_call_clear(struct openai_call *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Fires every buffered tool call in index order and forgets them. */
+/* Fires every buffered tool call in index order (ties in order of arrival) and forgets them. */
 static void
 openai_flush_calls(struct openai_stream *s)
 {
 	char fallback[32];
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < s->ncalls; i++) {
-		struct openai_call *c = &s->calls[i];
-		const char *id = c->id;
+	for (k = 0; k < s->ncalls; k++) {
+		struct openai_call *c = NULL;
+		const char *id;
 
-		if (!c->used)
-			continue;
-		if (id == NULL || *id == '\0') {
+		for (i = 0; i < s->ncalls; i++) {
+			if (!s->calls[i].fired && (c == NULL || s->calls[i].index < c->index))
+				c = &s->calls[i];
+		}
+		c->fired = 1;
+		if ((id = c->id) == NULL) {
 			/* Some compatible servers send no id; the executor needs one. */
-			(void)snprintf(fallback, sizeof(fallback), "call_%zu", i);
+			(void)snprintf(fallback, sizeof(fallback), "call_%zu", k);
 			id = fallback;
 		}
 		s->any_calls = 1;
 		if (s->ev.tool_call != NULL)
 			s->ev.tool_call(
 			    s->ev.arg, id, c->name ? c->name : "", c->len > 0 ? c->args : "{}");
-		openai_call_clear(c);
 	}
+	for (i = 0; i < s->ncalls; i++)
+		openai_call_clear(&s->calls[i]);
 	s->ncalls = 0;
 }
 
-/* Adds one tool_calls[] fragment. */
+static int
+openai_args_put(struct openai_call *c, const char *str, size_t n)
+{
+	if (n > OPENAI_ARGS_MAX || c->len > OPENAI_ARGS_MAX - n)
+		return -1;
+	if (c->len + n + 1 > c->cap) {
+		size_t cap = c->cap ? c->cap : 256;
+		char *np;
+
+		while (cap < c->len + n + 1)
+			cap *= 2;
+		if ((np = realloc(c->args, cap)) == NULL)
+			return -1;
+		c->args = np;
+		c->cap = cap;
+	}
+	memcpy(c->args + c->len, str, n);
+	c->len += n;
+	c->args[c->len] = '\0';
+	return 0;
+}
+
+/*
+ * Adds one tool_calls[] fragment to the latest call of its index. A
+ * fragment with a new id at an index already holding another id starts a
+ * new call (some servers put every call at index 0); one without an index
+ * starts a call when it has an id and else continues the latest call.
+ */
 static int
 openai_fragment(struct openai_stream *s, const json_t *f)
 {
-	struct openai_call *c;
+	struct openai_call *c = NULL, *nc;
 	const json_t *fn, *v;
 	json_int_t idx;
-	const char *str;
-	size_t n;
+	const char *id, *str;
+	size_t i;
 
 	if (!json_is_object(f))
 		return -1;
+	if ((id = json_string_value(json_object_get(f, "id"))) != NULL && *id == '\0')
+		id = NULL;
 	v = json_object_get(f, "index");
-	if (json_is_integer(v))
+	if (json_is_integer(v)) {
 		idx = json_integer_value(v);
-	else if (json_is_string(json_object_get(f, "id")))
-		idx = (json_int_t)s->ncalls; /* no index: an id starts a new call */
-	else
-		idx = s->ncalls > 0 ? (json_int_t)s->ncalls - 1 : 0;
-	if (idx < 0 || idx >= OPENAI_CALLS_MAX)
-		return -1;
-	if ((size_t)idx >= s->ncalls) {
-		struct openai_call *nc;
-
-		if ((nc = reallocarray(s->calls, (size_t)idx + 1, sizeof(*nc))) == NULL)
+		if (idx < 0 || idx >= OPENAI_CALLS_MAX)
 			return -1;
-		memset(nc + s->ncalls, 0, ((size_t)idx + 1 - s->ncalls) * sizeof(*nc));
-		s->calls = nc;
-		s->ncalls = (size_t)idx + 1;
+		for (i = s->ncalls; i > 0 && c == NULL; i--) {
+			if (s->calls[i - 1].index == idx)
+				c = &s->calls[i - 1];
+		}
+		if (c != NULL && id != NULL && c->id != NULL && strcmp(c->id, id) != 0)
+			c = NULL;
+	} else {
+		idx = s->ncalls > 0 ? s->calls[s->ncalls - 1].index : 0;
+		if (id != NULL && s->ncalls > 0)
+			idx++;
+		else if (s->ncalls > 0)
+			c = &s->calls[s->ncalls - 1];
 	}
-	c = &s->calls[idx];
-	c->used = 1;
-	if ((str = json_string_value(json_object_get(f, "id"))) != NULL && *str != '\0' &&
-	    c->id == NULL && (c->id = strdup(str)) == NULL)
+	if (c == NULL) {
+		if (s->ncalls >= OPENAI_CALLS_MAX)
+			return -1;
+		if ((nc = reallocarray(s->calls, s->ncalls + 1, sizeof(*nc))) == NULL)
+			return -1;
+		s->calls = nc;
+		c = &s->calls[s->ncalls++];
+		memset(c, 0, sizeof(*c));
+		c->index = idx;
+	}
+	if (id != NULL && c->id == NULL && (c->id = strdup(id)) == NULL)
 		return -1;
 	fn = json_object_get(f, "function");
 	if ((str = json_string_value(json_object_get(fn, "name"))) != NULL && *str != '\0' &&
 	    c->name == NULL && (c->name = strdup(str)) == NULL)
 		return -1;
-	if ((str = json_string_value(v = json_object_get(fn, "arguments"))) != NULL &&
-	    (n = json_string_length(v)) > 0) {
-		if (n > OPENAI_ARGS_MAX || c->len > OPENAI_ARGS_MAX - n)
-			return -1;
-		if (c->len + n + 1 > c->cap) {
-			size_t cap = c->cap ? c->cap : 256;
-			char *np;
-
-			while (cap < c->len + n + 1)
-				cap *= 2;
-			if ((np = realloc(c->args, cap)) == NULL)
-				return -1;
-			c->args = np;
-			c->cap = cap;
-		}
-		memcpy(c->args + c->len, str, n);
-		c->len += n;
-		c->args[c->len] = '\0';
-	}
+	v = json_object_get(fn, "arguments");
+	if (json_is_string(v) && json_string_length(v) > 0)
+		return openai_args_put(c, json_string_value(v), json_string_length(v));
 	return 0;
 }
 
