@@ -34,7 +34,6 @@ struct openai_call {
 	char *id, *name;
 	char *args;
 	size_t len, cap;
-	int fired;
 };
 
 struct openai_stream {
@@ -303,30 +302,32 @@ openai_call_clear(struct openai_call *c)
 static void
 openai_flush_calls(struct openai_stream *s)
 {
+	struct openai_call tmp;
 	char fallback[32];
-	size_t i, k;
+	size_t i, j;
 
-	for (k = 0; k < s->ncalls; k++) {
-		struct openai_call *c = NULL;
-		const char *id;
+	/* A stable insertion sort: at most OPENAI_CALLS_MAX calls. */
+	for (i = 1; i < s->ncalls; i++) {
+		tmp = s->calls[i];
+		for (j = i; j > 0 && s->calls[j - 1].index > tmp.index; j--)
+			s->calls[j] = s->calls[j - 1];
+		s->calls[j] = tmp;
+	}
+	for (i = 0; i < s->ncalls; i++) {
+		struct openai_call *c = &s->calls[i];
+		const char *id = c->id;
 
-		for (i = 0; i < s->ncalls; i++) {
-			if (!s->calls[i].fired && (c == NULL || s->calls[i].index < c->index))
-				c = &s->calls[i];
-		}
-		c->fired = 1;
-		if ((id = c->id) == NULL) {
+		if (id == NULL) {
 			/* Some compatible servers send no id; the executor needs one. */
-			(void)snprintf(fallback, sizeof(fallback), "call_%zu", k);
+			(void)snprintf(fallback, sizeof(fallback), "call_%zu", i);
 			id = fallback;
 		}
 		s->any_calls = 1;
 		if (s->ev.tool_call != NULL)
 			s->ev.tool_call(
 			    s->ev.arg, id, c->name ? c->name : "", c->len > 0 ? c->args : "{}");
+		openai_call_clear(c);
 	}
-	for (i = 0; i < s->ncalls; i++)
-		openai_call_clear(&s->calls[i]);
 	s->ncalls = 0;
 }
 
