@@ -170,6 +170,8 @@ js_num_cmp(const json_t *a, const json_t *b)
 static int
 js_equal(const json_t *a, const json_t *b)
 {
+	if (a == NULL || b == NULL)
+		return a == b;
 	if (json_is_number(a) && json_is_number(b))
 		return js_num_cmp(a, b) == 0;
 	if (json_typeof(a) != json_typeof(b))

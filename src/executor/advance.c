@@ -42,13 +42,12 @@ adv_unix_ms(void)
 static json_t *
 adv_totals(const struct xrun *r)
 {
-	return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:f}", "usage",
-	    "prompt_tokens", (json_int_t)r->prompt_tokens,
-	    "cached_tokens", (json_int_t)r->cached_tokens,
-	    "cache_write_tokens", (json_int_t)r->cache_write_tokens,
-	    "completion_tokens", (json_int_t)r->completion_tokens,
-	    "total_tokens", (json_int_t)(r->prompt_tokens + r->completion_tokens),
-	    "cost_usd", (double)r->cost_nusd / 1e9);
+	return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:f}", "usage", "prompt_tokens",
+	    (json_int_t)r->prompt_tokens, "cached_tokens", (json_int_t)r->cached_tokens,
+	    "cache_write_tokens", (json_int_t)r->cache_write_tokens, "completion_tokens",
+	    (json_int_t)r->completion_tokens, "total_tokens",
+	    (json_int_t)(r->prompt_tokens + r->completion_tokens), "cost_usd",
+	    (double)r->cost_nusd / 1e9);
 }
 
 /* The text of the last assistant turn of this run ("" when none). */
@@ -77,8 +76,8 @@ adv_finish(struct xrun *r, const char *status, const char *code, const char *mes
 	if (code != NULL) {
 		json_object_set_new(st, "error_code", json_string(code));
 		json_object_set_new(st, "error_message", json_string(message));
-		json_object_set_new(data, "error",
-		    json_pack("{s:s, s:s}", "code", code, "message", message));
+		json_object_set_new(
+		    data, "error", json_pack("{s:s, s:s}", "code", code, "message", message));
 	} else
 		json_object_set(data, "output", output);
 	xrun_op(r, XOP_STATUS, st);
@@ -93,8 +92,8 @@ adv_finish(struct xrun *r, const char *status, const char *code, const char *mes
 
 /* Parks the run until a person answers; the lease is given back. */
 static void
-adv_park(struct xrun *r, const char *status, const char *kind, const char *call_id,
-    const char *prompt)
+adv_park(
+    struct xrun *r, const char *status, const char *kind, const char *call_id, const char *prompt)
 {
 	json_t *st = json_pack("{s:s, s:s, s:s?, s:s}", "status", status, "waiting_kind", kind,
 	    "waiting_call_id", call_id, "waiting_prompt", prompt);
@@ -105,8 +104,10 @@ adv_park(struct xrun *r, const char *status, const char *kind, const char *call_
 		data = json_pack("{s:s, s:s?}", "reason", prompt, "call_id", call_id);
 	else
 		data = json_pack("{s:s, s:s?}", "prompt", prompt, "call_id", call_id);
-	xrun_event(r, strcmp(status, "awaiting_approval") == 0 ? "run.awaiting_approval" :
-	    "run.waiting_for_input", data, NULL);
+	xrun_event(r,
+	    strcmp(status, "awaiting_approval") == 0 ? "run.awaiting_approval"
+						     : "run.waiting_for_input",
+	    data, NULL);
 	r->phase = XR_DONE;
 	r->commit_pending = 1;
 }
@@ -117,17 +118,20 @@ advance_flush_deltas(struct xrun *r)
 	if (r->thinklen > r->think_from) {
 		xrun_event(r, "thinking.delta",
 		    json_pack("{s:s%}", "content", r->thinking + r->think_from,
-		        r->thinklen - r->think_from), NULL);
+			r->thinklen - r->think_from),
+		    NULL);
 		r->think_from = r->thinklen;
 	}
 	if (r->outlen > r->delta_from) {
 		xrun_event(r, "message.delta",
-		    json_pack("{s:s%}", "content", r->out + r->delta_from, r->outlen - r->delta_from),
+		    json_pack(
+			"{s:s%}", "content", r->out + r->delta_from, r->outlen - r->delta_from),
 		    NULL);
 		r->delta_from = r->outlen;
 		/* The partial answer is readable on the run while it streams. */
-		xrun_op(r, XOP_PROGRESS, json_pack("{s:{s:s%}, s:i}", "output", "response", r->out,
-		    r->outlen, "steps", 0));
+		xrun_op(r, XOP_PROGRESS,
+		    json_pack(
+			"{s:{s:s%}, s:i}", "output", "response", r->out, r->outlen, "steps", 0));
 	}
 }
 
@@ -154,7 +158,7 @@ adv_step_started(struct xrun *r, const char *kind, const char *name)
 	r->step_started_ms = loop_now_ms();
 	xrun_event(r, "step.started",
 	    json_pack("{s:I, s:s, s:s, s:i}", "step", (json_int_t)r->step, "kind", kind, "name",
-	        name, "attempt", r->attempt),
+		name, "attempt", r->attempt),
 	    NULL);
 }
 
@@ -190,13 +194,15 @@ adv_pending_call(struct xrun *r)
 		if (strcmp(json_string_value(json_object_get(m, "role")), "assistant") != 0)
 			continue;
 		calls = json_object_get(m, "tool_calls");
-		json_array_foreach(calls, k, call) {
+		json_array_foreach(calls, k, call)
+		{
 			const char *id = json_string_value(json_object_get(call, "id"));
 			int answered = 0;
 
 			for (size_t j = i; j < n && !answered; j++) {
 				json_t *t = json_array_get(r->history, j);
-				const char *tid = json_string_value(json_object_get(t, "tool_call_id"));
+				const char *tid =
+				    json_string_value(json_object_get(t, "tool_call_id"));
 
 				answered = tid != NULL && id != NULL && strcmp(tid, id) == 0;
 			}
@@ -214,7 +220,8 @@ adv_tool(const struct xrun *r, const char *name)
 	size_t i;
 	json_t *t;
 
-	json_array_foreach(r->tools, i, t) {
+	json_array_foreach(r->tools, i, t)
+	{
 		const char *n = json_string_value(json_object_get(t, "name"));
 
 		if (n != NULL && strcmp(n, name) == 0)
@@ -229,9 +236,8 @@ adv_needs_approval(const struct xrun *r, const char *name)
 	size_t i;
 	json_t *t;
 
-	json_array_foreach(r->approval_tools, i, t)
-		if (json_is_string(t) && strcmp(json_string_value(t), name) == 0)
-			return 1;
+	json_array_foreach(r->approval_tools, i,
+	    t) if (json_is_string(t) && strcmp(json_string_value(t), name) == 0) return 1;
 	return 0;
 }
 
@@ -239,7 +245,7 @@ adv_needs_approval(const struct xrun *r, const char *name)
 static int
 adv_confirms(const char *s)
 {
-	char buf[16];
+	char buf[16] = { 0 };
 	size_t n = 0;
 
 	while (isspace((unsigned char)*s))
@@ -279,7 +285,8 @@ adv_tool_call(struct xrun *r, json_t *call)
 	char prompt[512];
 
 	if (tool == NULL) {
-		adv_local_result(r, call, json_sprintf("unknown tool \"%s\"", name ? name : ""), 1, 0);
+		adv_local_result(
+		    r, call, json_sprintf("unknown tool \"%s\"", name ? name : ""), 1, 0);
 		return;
 	}
 	if (adv_needs_approval(r, name)) {
@@ -339,8 +346,8 @@ advance(struct xrun *r)
 	if (!r->started) {
 		r->started = 1;
 		xrun_op(r, XOP_STATUS, json_pack("{s:s, s:b}", "status", "running", "start", 1));
-		xrun_event(r, "run.started", json_pack("{s:I}", "attempt", (json_int_t)r->pickup),
-		    NULL);
+		xrun_event(
+		    r, "run.started", json_pack("{s:I}", "attempt", (json_int_t)r->pickup), NULL);
 	}
 	if (r->cancel_requested) {
 		adv_finish(r, "cancelled", NULL, NULL);
@@ -360,8 +367,9 @@ advance(struct xrun *r)
 		return;
 	}
 	n = json_array_size(r->history);
-	last_role = n > r->own_from ?
-	    json_string_value(json_object_get(json_array_get(r->history, n - 1), "role")) : "";
+	last_role = n > r->own_from
+	    ? json_string_value(json_object_get(json_array_get(r->history, n - 1), "role"))
+	    : "";
 	if (n > r->own_from && strcmp(last_role, "assistant") == 0) {
 		adv_finish(r, "completed", NULL, NULL);
 		return;
@@ -379,7 +387,8 @@ advance(struct xrun *r)
 		return;
 	}
 	if (r->approval_required && r->own_turns == 0 && !r->approved) {
-		adv_park(r, "awaiting_approval", "approval", NULL, "this agent needs approval to run");
+		adv_park(
+		    r, "awaiting_approval", "approval", NULL, "this agent needs approval to run");
 		return;
 	}
 	if (r->approval_required && r->own_turns == 0)
@@ -419,8 +428,8 @@ advance_arm_deadline(struct xrun *r)
 {
 	int64_t left = r->deadline_unix_ms - adv_unix_ms();
 
-	r->deadline_timer = loop_timer_add(r->ex->loop, left > 0 ? (uint64_t)left : 0,
-	    adv_deadline_fire, r);
+	r->deadline_timer =
+	    loop_timer_add(r->ex->loop, left > 0 ? (uint64_t)left : 0, adv_deadline_fire, r);
 }
 
 void
@@ -459,15 +468,17 @@ model_tool_call(struct xrun *r, const char *id, const char *name, const char *ar
 		args = json_object();
 	}
 	if (id == NULL || *id == '\0') {
-		id_random_hex(gen + 5, 12);
-		memcpy(gen, "call_", 5);
+		char hex[25];
+
+		id_random_hex(hex, 12);
+		snprintf(gen, sizeof(gen), "call_%s", hex);
 		id = gen;
 	}
 	if (r->tool_calls == NULL)
 		r->tool_calls = json_array();
 	json_array_append_new(r->tool_calls,
-	    json_pack("{s:s, s:s, s:o}", "id", id, "name", name != NULL ? name : "", "arguments",
-	        args));
+	    json_pack(
+		"{s:s, s:s, s:o}", "id", id, "name", name != NULL ? name : "", "arguments", args));
 }
 
 void
@@ -501,8 +512,8 @@ model_done(struct xrun *r)
 	if (!r->have_usage) {
 		size_t bytes = strlen(r->system_prompt);
 
-		json_array_foreach(r->history, i, c)
-			bytes += strlen(json_string_value(json_object_get(c, "content")));
+		json_array_foreach(r->history, i, c) bytes +=
+		    strlen(json_string_value(json_object_get(c, "content")));
 		r->usage.prompt_tokens = adv_tokens_of(bytes);
 		r->usage.completion_tokens = adv_tokens_of(r->outlen);
 	}
@@ -526,28 +537,27 @@ model_done(struct xrun *r)
 	if (text[0] != '\0' || r->tool_calls == NULL)
 		xrun_event(r, "message.completed",
 		    json_pack("{s:s, s:s}", "role", "assistant", "content", text), NULL);
-	json_array_foreach(r->tool_calls, i, c)
-		xrun_event(r, "tool.call",
-		    json_pack("{s:O, s:O, s:O}", "call_id", json_object_get(c, "id"), "name",
-		        json_object_get(c, "name"), "arguments", json_object_get(c, "arguments")),
-		    NULL);
+	json_array_foreach(r->tool_calls, i, c) xrun_event(r, "tool.call",
+	    json_pack("{s:O, s:O, s:O}", "call_id", json_object_get(c, "id"), "name",
+		json_object_get(c, "name"), "arguments", json_object_get(c, "arguments")),
+	    NULL);
 	xrun_op(r, XOP_STEP,
 	    json_pack("{s:I, s:i, s:s, s:s, s:s, s:I}", "step", (json_int_t)r->step, "attempt",
-	        r->attempt, "kind", "llm", "name", r->model, "status", "completed", "duration_ms",
-	        (json_int_t)dur));
+		r->attempt, "kind", "llm", "name", r->model, "status", "completed", "duration_ms",
+		(json_int_t)dur));
 	xrun_op(r, XOP_LLM_CALL,
-	    json_pack("{s:I, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:[I,I,I,I], s:I}", "step",
-	        (json_int_t)r->step, "attempt", r->attempt, "provider", r->provider, "model",
-	        r->model, "prompt", (json_int_t)mu.prompt, "cached", (json_int_t)mu.cached,
-	        "cache_write", (json_int_t)mu.cache_write, "completion", (json_int_t)mu.completion,
-	        "cost", (json_int_t)cost, "priced", priced, "prices", (json_int_t)prices.input,
-	        (json_int_t)prices.cached_input, (json_int_t)prices.cache_write,
-	        (json_int_t)prices.output, "duration_ms", (json_int_t)dur));
-	xrun_op(r, XOP_PROGRESS,
-	    json_pack("{s:{s:s}, s:i}", "output", "response", text, "steps", 1));
+	    json_pack("{s:I, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:[I,I,I,I], s:I}",
+		"step", (json_int_t)r->step, "attempt", r->attempt, "provider", r->provider,
+		"model", r->model, "prompt", (json_int_t)mu.prompt, "cached", (json_int_t)mu.cached,
+		"cache_write", (json_int_t)mu.cache_write, "completion", (json_int_t)mu.completion,
+		"cost", (json_int_t)cost, "priced", priced, "prices", (json_int_t)prices.input,
+		(json_int_t)prices.cached_input, (json_int_t)prices.cache_write,
+		(json_int_t)prices.output, "duration_ms", (json_int_t)dur));
+	xrun_op(
+	    r, XOP_PROGRESS, json_pack("{s:{s:s}, s:i}", "output", "response", text, "steps", 1));
 	usage = json_pack("{s:I, s:I, s:I, s:I}", "prompt_tokens", (json_int_t)mu.prompt,
-	    "cached_tokens", (json_int_t)mu.cached, "cache_write_tokens", (json_int_t)mu.cache_write,
-	    "completion_tokens", (json_int_t)mu.completion);
+	    "cached_tokens", (json_int_t)mu.cached, "cache_write_tokens",
+	    (json_int_t)mu.cache_write, "completion_tokens", (json_int_t)mu.completion);
 	{
 		json_t *done = json_pack("{s:I, s:s, s:s, s:i, s:I, s:o, s:f}", "step",
 		    (json_int_t)r->step, "kind", "llm", "name", r->model, "attempt", r->attempt,
@@ -606,7 +616,8 @@ adv_retry_fire(void *arg)
 	}
 	r->attempt++;
 	if (r->call != NULL) {
-		const json_t *tool = adv_tool(r, json_string_value(json_object_get(r->call, "name")));
+		const json_t *tool =
+		    adv_tool(r, json_string_value(json_object_get(r->call, "name")));
 
 		adv_reset_step(r);
 		r->phase = XR_TOOL;
@@ -618,21 +629,21 @@ adv_retry_fire(void *arg)
 
 /* A failed attempt: retry with back-off, or end the run. */
 static void
-adv_failed(struct xrun *r, const char *kind, int retryable, long retry_after_ms,
-    const char *error)
+adv_failed(struct xrun *r, const char *kind, int retryable, long retry_after_ms, const char *error)
 {
 	const char *code = strcmp(kind, "llm") == 0 ? "PROVIDER_ERROR" : "TOOL_ERROR";
-	const char *name = strcmp(kind, "llm") == 0 ? r->model :
-	    json_string_value(json_object_get(r->call, "name"));
+	const char *name = strcmp(kind, "llm") == 0
+	    ? r->model
+	    : json_string_value(json_object_get(r->call, "name"));
 	long delay;
 
 	call_stop(r);
 	advance_flush_deltas(r);
 	xrun_op(r, XOP_STEP,
 	    json_pack("{s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:I}", "step", (json_int_t)r->step,
-	        "attempt", r->attempt, "kind", kind, "name", name ? name : "", "status", "failed",
-	        "error_code", code, "error_message", error, "duration_ms",
-	        (json_int_t)adv_duration(r)));
+		"attempt", r->attempt, "kind", kind, "name", name ? name : "", "status", "failed",
+		"error_code", code, "error_message", error, "duration_ms",
+		(json_int_t)adv_duration(r)));
 	if (strcmp(kind, "llm") == 0)
 		r->model_calls++;
 	if (!retryable || r->attempt >= r->retry.max_attempts || r->cancel_requested) {
@@ -650,7 +661,7 @@ adv_failed(struct xrun *r, const char *kind, int retryable, long retry_after_ms,
 	delay = adv_backoff_ms(r, retry_after_ms);
 	xrun_event(r, "step.retrying",
 	    json_pack("{s:I, s:i, s:s, s:I}", "step", (json_int_t)r->step, "attempt", r->attempt,
-	        "error", error, "retry_in_ms", (json_int_t)delay),
+		"error", error, "retry_in_ms", (json_int_t)delay),
 	    NULL);
 	r->phase = XR_BACKOFF;
 	r->timer = loop_timer_add(r->ex->loop, (uint64_t)delay, adv_retry_fire, r);
@@ -686,28 +697,28 @@ tool_done(struct xrun *r, json_t *output, int is_error)
 		json_decref(output);
 		return;
 	}
-	text = json_is_string(output) ? strdup(json_string_value(output)) :
-	    json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
+	text = json_is_string(output) ? strdup(json_string_value(output))
+				      : json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
 	xrun_event(r, "tool.result",
 	    json_pack("{s:s, s:s, s:O, s:b}", "call_id", call_id, "name", name, "output", output,
-	        "is_error", is_error),
+		"is_error", is_error),
 	    NULL);
 	snprintf(dedup, sizeof(dedup), "%s:%lld:tool", r->id, r->step);
 	xrun_op(r, XOP_MESSAGE,
 	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "role", "tool", "content", text ? text : "",
-	        "tool_call_id", call_id, "tool_name", name, "dedup", dedup));
+		"tool_call_id", call_id, "tool_name", name, "dedup", dedup));
 	xrun_op(r, XOP_STEP,
 	    json_pack("{s:I, s:i, s:s, s:s, s:s, s:s, s:I}", "step", (json_int_t)r->step, "attempt",
-	        r->attempt, "kind", "tool", "name", name, "status", "completed", "call_id", call_id,
-	        "duration_ms", (json_int_t)dur));
+		r->attempt, "kind", "tool", "name", name, "status", "completed", "call_id", call_id,
+		"duration_ms", (json_int_t)dur));
 	xrun_op(r, XOP_PROGRESS, json_pack("{s:i}", "steps", 1));
 	xrun_event(r, "step.completed",
 	    json_pack("{s:I, s:s, s:s, s:i, s:I}", "step", (json_int_t)r->step, "kind", "tool",
-	        "name", name, "attempt", r->attempt, "duration_ms", (json_int_t)dur),
+		"name", name, "attempt", r->attempt, "duration_ms", (json_int_t)dur),
 	    NULL);
 	json_array_append_new(r->history,
 	    json_pack("{s:s, s:s, s:s, s:s}", "role", "tool", "content", text ? text : "",
-	        "tool_call_id", call_id, "name", name));
+		"tool_call_id", call_id, "name", name));
 	free(text);
 	json_decref(output);
 	json_decref(r->call);

@@ -25,9 +25,8 @@
 #define CLAIM_BATCH_MAX 64
 #define CLAIM_LOOKAHEAD 4
 
-static const char claim_sql_pick[] =
-    "SELECT id, workspace_id FROM runs WHERE runnable_at <= NOW(3)"
-    " ORDER BY runnable_at LIMIT ? FOR UPDATE SKIP LOCKED";
+static const char claim_sql_pick[] = "SELECT id, workspace_id FROM runs WHERE runnable_at <= NOW(3)"
+				     " ORDER BY runnable_at LIMIT ? FOR UPDATE SKIP LOCKED";
 static const char claim_sql_take[] =
     "UPDATE runs SET owner = ?, lease_token = ?,"
     " lease_until = NOW(3) + INTERVAL ? SECOND, runnable_at = NOW(3) + INTERVAL ? SECOND,"
@@ -155,7 +154,8 @@ claim_close_dangling(struct xrun *r)
 		size_t k, at = i + 1;
 
 		calls = json_object_get(m, "tool_calls");
-		json_array_foreach(calls, k, call) {
+		json_array_foreach(calls, k, call)
+		{
 			const char *id = json_string_value(json_object_get(call, "id"));
 			int answered = 0;
 
@@ -169,8 +169,8 @@ claim_close_dangling(struct xrun *r)
 				continue;
 			json_array_insert_new(r->history, at++,
 			    json_pack("{s:s, s:s, s:s?, s:O?}", "role", "tool", "content",
-			        "(no result: that run ended before the call was made)", "tool_call_id",
-			        id, "name", json_object_get(call, "name")));
+				"(no result: that run ended before the call was made)",
+				"tool_call_id", id, "name", json_object_get(call, "name")));
 			r->own_from++;
 		}
 	}
@@ -192,8 +192,8 @@ claim_history(struct executor *ex, struct xrun *r)
 		const char *content = db_cell(res, i, 1);
 		const char *run = db_cell(res, i, 5);
 		int own = run != NULL && strcmp(run, r->id) == 0;
-		json_t *m = json_pack("{s:s, s:s}", "role", role, "content",
-		    content != NULL ? content : "");
+		json_t *m = json_pack(
+		    "{s:s, s:s}", "role", role, "content", content != NULL ? content : "");
 
 		if (strcmp(role, "assistant") == 0 && db_cell(res, i, 2) != NULL) {
 			json_t *calls = jv_doc(db_cell(res, i, 2), res->len[i * res->ncols + 2]);
@@ -241,11 +241,12 @@ claim_route(struct executor *ex, struct xrun *r, const char *route_id)
 		    ctlen > SECRETBOX_TAG_LEN && ctlen - SECRETBOX_TAG_LEN < sizeof(r->api_key) &&
 		    res->len[2] == SECRETBOX_NONCE_LEN &&
 		    secretbox_open(ex->master_key, r->workspace_id, route_id,
-		        (const unsigned char *)ct, ctlen, (const unsigned char *)nonce,
-		        (unsigned char *)r->api_key) == 0)
+			(const unsigned char *)ct, ctlen, (const unsigned char *)nonce,
+			(unsigned char *)r->api_key) == 0)
 			r->api_key[ctlen - SECRETBOX_TAG_LEN] = '\0';
 		else if (ct != NULL)
-			log_warnx("msg=\"route key does not open\" run=%s route=%s", r->id, route_id);
+			log_warnx(
+			    "msg=\"route key does not open\" run=%s route=%s", r->id, route_id);
 	}
 	db_result_free(res);
 }
@@ -333,16 +334,18 @@ claim_load(struct executor *ex, const char *id, const char *token)
 	{
 		json_t *c = json_object_get(limits, "max_cost_usd");
 
-		r->limits.max_cost_nusd = json_is_number(c) ?
-		    (long long)(json_number_value(c) * 1e9 + 0.5) : 5000000000LL;
+		r->limits.max_cost_nusd = json_is_number(c)
+		    ? (long long)(json_number_value(c) * 1e9 + 0.5)
+		    : 5000000000LL;
 	}
 	json_decref(limits);
 	retry = claim_doc(res, 23);
 	r->retry.max_attempts = claim_jint(retry, "max_attempts", 3);
 	r->retry.initial_backoff_ms = claim_jint(retry, "initial_backoff_ms", 500);
 	r->retry.max_backoff_ms = claim_jint(retry, "max_backoff_ms", 30000);
-	r->retry.multiplier = json_is_number(json_object_get(retry, "multiplier")) ?
-	    json_number_value(json_object_get(retry, "multiplier")) : 2.0;
+	r->retry.multiplier = json_is_number(json_object_get(retry, "multiplier"))
+	    ? json_number_value(json_object_get(retry, "multiplier"))
+	    : 2.0;
 	json_decref(retry);
 	approval = claim_doc(res, 24);
 	r->approval_required = json_is_true(json_object_get(approval, "required"));

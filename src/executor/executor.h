@@ -40,9 +40,9 @@ void claim_release_all(struct executor *ex);
 int writer_flush(struct executor *ex);
 
 /* advance.c */
-void advance(struct xrun *r);           /* start the run's next step */
+void advance(struct xrun *r); /* start the run's next step */
 void advance_committed(struct xrun *r); /* its queued step outcome is durable */
-void advance_abort(struct xrun *r);     /* stop transfers and timers (fenced, shutdown) */
+void advance_abort(struct xrun *r); /* stop transfers and timers (fenced, shutdown) */
 void advance_arm_deadline(struct xrun *r); /* limits.timeout_s also ends a step in flight */
 void advance_flush_deltas(struct xrun *r); /* queue coalesced message/thinking deltas */
 

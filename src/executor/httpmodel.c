@@ -96,15 +96,16 @@ hm_write(char *data, size_t size, size_t nmemb, void *arg)
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		/* An error body: keep the start of it for the message. */
-		if (r->resp_too_big == 0 && xrun_buf_append(&r->resp, &r->resplen, &r->respcap, data,
-		        n, HTTPMODEL_ERROR_BODY_MAX) == -1)
+		if (r->resp_too_big == 0 &&
+		    xrun_buf_append(&r->resp, &r->resplen, &r->respcap, data, n,
+			HTTPMODEL_ERROR_BODY_MAX) == -1)
 			r->resp_too_big = 1;
 		return n;
 	}
 	if (r->stream == NULL)
 		return 0;
-	if ((hm_is_anthropic(r) ? anthropic_stream_feed(r->stream, data, n) :
-	        openai_stream_feed(r->stream, data, n)) == -1)
+	if ((hm_is_anthropic(r) ? anthropic_stream_feed(r->stream, data, n)
+				: openai_stream_feed(r->stream, data, n)) == -1)
 		return 0; /* malformed stream: abort the transfer */
 	return n;
 }
@@ -138,8 +139,8 @@ hm_done(void *arg, CURLcode rc, long status)
 	int finished = 0;
 
 	if (r->stream != NULL)
-		finished = hm_is_anthropic(r) ? anthropic_stream_finished(r->stream) :
-		    openai_stream_finished(r->stream);
+		finished = hm_is_anthropic(r) ? anthropic_stream_finished(r->stream)
+					      : openai_stream_finished(r->stream);
 	if (rc == CURLE_OK && status == 200 && finished && r->stream_error[0] == '\0') {
 		hm_stream_free(r);
 		model_done(r);
@@ -156,8 +157,9 @@ hm_done(void *arg, CURLcode rc, long status)
 	else
 		snprintf(msg, sizeof(msg), "HTTP %ld from the provider", status);
 	hm_stream_free(r);
-	model_failed(r, rc != CURLE_OK || status == 200 || status == 408 || status == 429 ||
-	    status >= 500, r->retry_after_ms, msg);
+	model_failed(r,
+	    rc != CURLE_OK || status == 200 || status == 408 || status == 429 || status >= 500,
+	    r->retry_after_ms, msg);
 }
 
 int
@@ -172,14 +174,16 @@ httpmodel_start(struct xrun *r)
 	size_t i;
 	json_t *t;
 
-	json_array_foreach(r->tools, i, t) {
+	json_array_foreach(r->tools, i, t)
+	{
 		json_t *params = json_object_get(t, "parameters");
 
 		json_array_append_new(tools,
 		    json_pack("{s:O, s:s, s:O}", "name", json_object_get(t, "name"), "description",
-		        json_string_value(json_object_get(t, "description")) ?
-		        json_string_value(json_object_get(t, "description")) : "",
-		        "parameters", params != NULL ? params : json_null()));
+			json_string_value(json_object_get(t, "description"))
+			    ? json_string_value(json_object_get(t, "description"))
+			    : "",
+			"parameters", params != NULL ? params : json_null()));
 	}
 	rq = (struct llm_request){ r->model, r->params, r->system_prompt, r->history, tools };
 	free(r->reqbody);
@@ -195,8 +199,8 @@ httpmodel_start(struct xrun *r)
 		model_failed(r, 0, -1, "no base_url for this provider (route or server config)");
 		return -1;
 	}
-	r->stream = hm_is_anthropic(r) ? (void *)anthropic_stream_new(&ev) :
-	    (void *)openai_stream_new(&ev);
+	r->stream =
+	    hm_is_anthropic(r) ? (void *)anthropic_stream_new(&ev) : (void *)openai_stream_new(&ev);
 	if (r->easy == NULL)
 		r->easy = curl_easy_init();
 	else

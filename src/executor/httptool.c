@@ -43,7 +43,7 @@ ht_write(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 
 	if (xrun_buf_append(&r->resp, &r->resplen, &r->respcap, data, n,
-	        (size_t)r->ex->cfg->tools_max_response_bytes + 1) == -1) {
+		(size_t)r->ex->cfg->tools_max_response_bytes + 1) == -1) {
 		r->resp_too_big = 1;
 		return 0; /* abort: the body is over the cap */
 	}
@@ -78,8 +78,10 @@ ht_done(void *arg, CURLcode rc, long status)
 	json_t *out;
 
 	if (r->resp_too_big == 3) {
-		tool_done(r, json_string("refused: the tool's address is not allowed "
-		    "(loopback, private or link-local; see tools.allow_private)"), 1);
+		tool_done(r,
+		    json_string("refused: the tool's address is not allowed "
+				"(loopback, private or link-local; see tools.allow_private)"),
+		    1);
 		return;
 	}
 	if (r->resp_too_big == 1) {
@@ -136,11 +138,9 @@ httptool_start(struct xrun *r, const json_t *tool, const json_t *call)
 	r->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s:%s", r->id, call_id ? call_id : "");
 	r->headers = curl_slist_append(r->headers, hdr);
-	json_object_foreach(headers, name, value)
-		if (json_is_string(value) &&
-		    snprintf(hdr, sizeof(hdr), "%s: %s", name, json_string_value(value)) <
-		    (int)sizeof(hdr))
-			r->headers = curl_slist_append(r->headers, hdr);
+	json_object_foreach(headers, name, value) if (json_is_string(value) &&
+	    snprintf(hdr, sizeof(hdr), "%s: %s", name, json_string_value(value)) < (int)sizeof(hdr))
+	    r->headers = curl_slist_append(r->headers, hdr);
 	if (r->easy == NULL || r->reqbody == NULL || r->headers == NULL) {
 		tool_failed(r, 1, -1, "out of memory");
 		return -1;

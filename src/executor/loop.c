@@ -115,7 +115,7 @@ loop_timer_add(struct loop *l, uint64_t delay_ms, loop_timer_fn fn, void *arg)
 
 	if (l->nheap == l->capheap) {
 		size_t cap = l->capheap ? l->capheap * 2 : 64;
-		struct loop_timer **h = realloc(l->heap, cap * sizeof(*h));
+		struct loop_timer **h = realloc(l->heap, cap * sizeof(struct loop_timer *));
 
 		if (h == NULL)
 			return NULL;
@@ -250,7 +250,7 @@ loop_run_once(struct loop *l, int max_wait_ms)
 			wait = until;
 	}
 	if (curl_multi_poll(l->multi, l->bell_fd >= 0 ? &extra : NULL, l->bell_fd >= 0 ? 1 : 0,
-	        wait, &nfds) != CURLM_OK)
+		wait, &nfds) != CURLM_OK)
 		log_warnx("msg=\"curl_multi_poll failed\"");
 	if (l->bell_fd >= 0 && (extra.revents & CURL_WAIT_POLLIN))
 		rang = doorbell_drain(l->bell_fd) > 0;

@@ -26,8 +26,7 @@ struct loop *loop_new(int bell_fd);
 void loop_free(struct loop *l);
 
 /* A one-shot timer; the returned handle is valid until it fires or is cancelled. */
-struct loop_timer *loop_timer_add(struct loop *l, uint64_t delay_ms, loop_timer_fn fn,
-    void *arg);
+struct loop_timer *loop_timer_add(struct loop *l, uint64_t delay_ms, loop_timer_fn fn, void *arg);
 void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 
 /* Starts easy on the multi handle; done fires once when it ends. The loop does not own easy. */

@@ -97,7 +97,8 @@ executor_loop(struct executor *ex)
 			ex->want_claim = 1;
 		now = loop_now_ms();
 		/* Steps wait for their commit: flush at once when one does. */
-		if (executor_any_commit_pending(ex) || now - ex->last_flush_ms >= EXECUTOR_FLUSH_MS) {
+		if (executor_any_commit_pending(ex) ||
+		    now - ex->last_flush_ms >= EXECUTOR_FLUSH_MS) {
 			ex->last_flush_ms = now;
 			(void)writer_flush(ex);
 		}

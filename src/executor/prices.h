@@ -13,8 +13,7 @@ struct db;
 #define PRICES_TTL_MS 5000
 
 /* 1 priced (p filled), 0 unknown model (p zeroed). */
-int prices_lookup(struct db *db, const char *provider, const char *model,
-    struct money_prices *p);
+int prices_lookup(struct db *db, const char *provider, const char *model, struct money_prices *p);
 
 void prices_free(void);
 

@@ -22,7 +22,8 @@ scripted_turn(const json_t *turns, long long call)
 	size_t i;
 	json_t *t;
 
-	json_array_foreach(turns, i, t) {
+	json_array_foreach(turns, i, t)
+	{
 		json_t *fail = json_object_get(t, "fail");
 		long long covers = 1;
 
@@ -124,7 +125,8 @@ scripted_start(struct xrun *r)
 			json_t *a = json_object_get(tc, "arguments");
 			char *args = a != NULL ? json_dumps(a, JSON_COMPACT) : strdup("{}");
 
-			model_tool_call(r, NULL, json_string_value(json_object_get(tc, "name")), args);
+			model_tool_call(
+			    r, NULL, json_string_value(json_object_get(tc, "name")), args);
 			free(args);
 		}
 		if (json_is_object(usage = json_object_get(turn, "usage"))) {

@@ -357,7 +357,7 @@ writer_flush(struct executor *ex)
 		advance_flush_deltas(r);
 	if (cap == 0)
 		return 0;
-	runs = calloc(cap, sizeof(*runs));
+	runs = calloc(cap, sizeof(struct xrun *));
 	fenced = calloc(cap, sizeof(*fenced));
 	if (runs == NULL || fenced == NULL) {
 		free(runs);
@@ -369,7 +369,7 @@ writer_flush(struct executor *ex)
 			runs[n++] = r;
 	if (n == 0)
 		goto out;
-	qsort(runs, n, sizeof(*runs), wr_by_session);
+	qsort(runs, n, sizeof(struct xrun *), wr_by_session);
 	wb = (struct wr_batch){ runs, n, fenced };
 	ex->flushes++;
 	if (db_txn(ex->db, wr_txn, &wb) == 0) {

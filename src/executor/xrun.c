@@ -26,7 +26,8 @@ xrun_op(struct xrun *r, enum xop_kind kind, json_t *v)
 void
 xrun_event(struct xrun *r, const char *type, json_t *data, const char *dedup)
 {
-	json_t *v = json_pack("{s:s, s:o}", "type", type, "data", data != NULL ? data : json_object());
+	json_t *v =
+	    json_pack("{s:s, s:o}", "type", type, "data", data != NULL ? data : json_object());
 
 	if (v != NULL && dedup != NULL)
 		json_object_set_new(v, "dedup", json_string(dedup));

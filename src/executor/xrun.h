@@ -21,21 +21,21 @@ struct loop_timer;
 struct executor;
 
 enum xrun_phase {
-	XR_IDLE,    /* ready for its next step */
-	XR_MODEL,   /* a model call is streaming */
-	XR_TOOL,    /* a tool call is in flight */
+	XR_IDLE, /* ready for its next step */
+	XR_MODEL, /* a model call is streaming */
+	XR_TOOL, /* a tool call is in flight */
 	XR_BACKOFF, /* waiting to retry a step */
-	XR_COMMIT,  /* a finished step waits for the writer */
-	XR_DONE,    /* terminal or parked: dropped after the next commit */
+	XR_COMMIT, /* a finished step waits for the writer */
+	XR_DONE, /* terminal or parked: dropped after the next commit */
 };
 
 enum xop_kind {
-	XOP_EVENT,    /* type, data, dedup */
-	XOP_MESSAGE,  /* role, content, tool_calls, tool_call_id, tool_name */
-	XOP_STEP,     /* a steps row */
+	XOP_EVENT, /* type, data, dedup */
+	XOP_MESSAGE, /* role, content, tool_calls, tool_call_id, tool_name */
+	XOP_STEP, /* a steps row */
 	XOP_LLM_CALL, /* an llm_calls row + usage_daily + run totals */
 	XOP_PROGRESS, /* output so far, steps +1, consume resume_input */
-	XOP_STATUS,   /* a status change (start, wait, terminal) */
+	XOP_STATUS, /* a status change (start, wait, terminal) */
 };
 
 struct xop {
@@ -77,55 +77,55 @@ struct xrun {
 	char api_key[4097];
 
 	/* durable state, as loaded and as committed since */
-	json_t *history;   /* provider-neutral messages (llm.h) */
-	size_t own_from;   /* index in history of this run's first message */
-	int own_turns;     /* assistant messages of this run so far */
-	long long step;    /* index of the next step */
+	json_t *history; /* provider-neutral messages (llm.h) */
+	size_t own_from; /* index in history of this run's first message */
+	int own_turns; /* assistant messages of this run so far */
+	long long step; /* index of the next step */
 	long long model_calls; /* model calls made (scripted turn position) */
-	long long tokens;  /* prompt + completion so far */
+	long long tokens; /* prompt + completion so far */
 	long long cost_nusd;
 	long long prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens;
 	char *resume_input; /* an answer delivered by input, not yet consumed */
-	int approved;       /* picked up as "approved": the next gate is passed */
+	int approved; /* picked up as "approved": the next gate is passed */
 	int cancel_requested;
 	int64_t deadline_unix_ms; /* started_at + timeout_s */
 	json_t *input;
 
 	/* the step in progress */
 	enum xrun_phase phase;
-	int attempt;      /* attempt of the current step */
+	int attempt; /* attempt of the current step */
 	int attempt_base; /* attempts of this step made before this pick-up */
-	int started;      /* run.started queued for this pick-up */
+	int started; /* run.started queued for this pick-up */
 	struct loop_timer *deadline_timer;
 	uint64_t step_started_ms;
 	struct loop_timer *timer;
 	CURL *easy;
 	struct curl_slist *headers;
-	void *stream;  /* provider parser state */
+	void *stream; /* provider parser state */
 	char *reqbody; /* the request body curl sends */
-	json_t *call;  /* the tool call being executed */
-	char *out;     /* model text so far (this step) */
+	json_t *call; /* the tool call being executed */
+	char *out; /* model text so far (this step) */
 	size_t outlen, outcap;
 	char *thinking;
 	size_t thinklen, thinkcap;
-	size_t delta_from;    /* out bytes already flushed as message.delta */
+	size_t delta_from; /* out bytes already flushed as message.delta */
 	size_t think_from;
-	json_t *tool_calls;   /* collected from the model this step */
+	json_t *tool_calls; /* collected from the model this step */
 	struct llm_usage usage;
 	int have_usage;
-	char *resp;           /* tool response body */
+	char *resp; /* tool response body */
 	size_t resplen, respcap;
 	int resp_too_big;
-	long retry_after_ms;  /* from a 429/503 */
+	long retry_after_ms; /* from a 429/503 */
 	char stream_error[256]; /* an error event inside a provider stream */
-	int scripted_turn;    /* scripted: the turn being played */
+	int scripted_turn; /* scripted: the turn being played */
 	const char *scripted_text;
 	size_t scripted_pos;
 
 	/* uncommitted writes, in order */
 	struct xop *ops, *ops_tail;
 	int commit_pending; /* a step waits for these to commit */
-	int fenced;         /* a write found someone else's lease: drop */
+	int fenced; /* a write found someone else's lease: drop */
 	int failed_flushes;
 
 	struct xrun *next; /* the executor's list */
