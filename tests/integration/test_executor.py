@@ -261,3 +261,49 @@ def test_queued_run_starts_after_the_active_one(ws_a):
     assert second.status == 201, second
     wait_status(api, first["id"], "completed")
     wait_status(api, second.json()["id"], "completed")
+
+
+def test_max_tokens_and_max_cost(ws_a, toolserver):
+    api = ws_a.api()
+    tool = {"type": "http", "name": "t", "url": toolserver.url + "/tools/t"}
+    big = {"prompt_tokens": 1000, "cached_tokens": 0, "cache_write_tokens": 0,
+           "completion_tokens": 10}
+    turns = [{"tool_call": {"name": "t", "arguments": {}}, "usage": big}, {"content": "never"}]
+    a = wait_status(api, start(api, script_agent(api, turns, tools=[tool],
+                                                  limits={"max_tokens": 500})), "failed")
+    assert a["error"]["code"] == "LIMIT_EXCEEDED" and "max_tokens" in a["error"]["message"]
+    b = wait_status(api, start(api, script_agent(api, turns, tools=[tool],
+                                                  limits={"max_cost_usd": 0.0005})), "failed")
+    assert b["error"]["code"] == "LIMIT_EXCEEDED" and "max_cost_usd" in b["error"]["message"]
+    assert b["steps"] == 2 and b["output"] == {"response": ""}
+
+
+def test_tool_response_over_the_cap_is_an_error_result(ws_a, toolserver):
+    api = ws_a.api()
+    toolserver.behave("huge", [{"size": 2 * 1024 * 1024}])
+    tool = {"type": "http", "name": "huge", "url": toolserver.url + "/tools/huge"}
+    agent = script_agent(api, [{"tool_call": {"name": "huge", "arguments": {}}},
+                               {"content": "coped"}], tools=[tool])
+    run_id = start(api, agent)
+    wait_status(api, run_id, "completed")
+    res = [e for e in events(api, run_id) if e["type"] == "tool.result"][0]["data"]
+    assert res["is_error"] is True and "exceeds" in res["output"]
+
+
+def test_usage_rollup_and_run_totals_agree_with_calls(stack, ws_a):
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": "x", "usage": {
+        "prompt_tokens": 321, "cached_tokens": 21, "cache_write_tokens": 0,
+        "completion_tokens": 7}}])
+    ids = [start(api, agent) for _ in range(3)]
+    for run_id in ids:
+        wait_status(api, run_id, "completed")
+    calls = stack.sql("SELECT SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), "
+                      "SUM(cost_nusd), COUNT(*) FROM llm_calls WHERE agent_id = '%s'" % agent)
+    daily = stack.sql("SELECT SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), "
+                      "SUM(cost_nusd), SUM(calls) FROM usage_daily WHERE agent_id = '%s'" % agent)
+    runs = stack.sql("SELECT SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens), "
+                     "SUM(cost_nusd), COUNT(*) FROM runs WHERE agent_id = '%s'" % agent)
+    assert calls == daily == runs, (calls, daily, runs)
+    assert calls[0][:3] == ["963", "63", "21"]
+    assert stack.sql("SELECT SUM(runs) FROM usage_daily WHERE agent_id = '%s'" % agent) == [["3"]]
