@@ -55,6 +55,8 @@ static const struct config_entry config_table[] = {
 
 	STR("stream", "listen", stream_listen, "/run/agentrun/stream.sock"),
 	INT("stream", "max_connections", stream_max_connections, "10000", 1, 1000000),
+	INT("stream", "keepalive_s", stream_keepalive_s, "15", 1, 300),
+	INT("stream", "poll_ms", stream_poll_ms, "250", 10, 60000),
 	STR("stream", "pidfile", stream_pidfile, ""),
 
 	INT("executor", "capacity", executor_capacity, "512", 1, 100000),

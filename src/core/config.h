@@ -27,6 +27,8 @@ struct config {
 
 	char stream_listen[CONFIG_STR_MAX];
 	long long stream_max_connections;
+	long long stream_keepalive_s;
+	long long stream_poll_ms;
 	char stream_pidfile[CONFIG_STR_MAX];
 
 	long long executor_capacity;

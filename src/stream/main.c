@@ -1,16 +1,15 @@
 /*
- * agentrun-stream: the FastCGI worker for requests that stay open (SSE,
- * sync execution). This first cut serves one request at a time and answers
- * every route with the contract's 404 JSON: the event loop, SSE and execute
- * come with issue 5. It already owns its socket, its database connection,
- * its doorbell and a clean SIGTERM.
+ * agentrun-stream: the FastCGI worker for requests that stay open — SSE
+ * streams, execution frames, sync execution — in one event loop (server.c),
+ * with one shared poller fanning each session's new events out to every
+ * listener (hub.c). SIGTERM ends every open stream and exits.
  */
-#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 
 #include "../core/config.h"
 #include "../core/daemon.h"
@@ -18,26 +17,17 @@
 #include "../core/doorbell.h"
 #include "../core/fcgi_io.h"
 #include "../core/log.h"
+#include "stream.h"
 
-static volatile sig_atomic_t stream_got_term;
+int server_run(struct server *s, volatile int *stop);
+
+static volatile int stream_stop;
 
 static void
 stream_on_term(int sig)
 {
 	(void)sig;
-	stream_got_term = 1;
-}
-
-static void
-stream_serve(FCGX_Request *fr)
-{
-	struct http_request req;
-
-	if (fcgi_request_init(&req, fr) == FCGI_READ_OK)
-		http_send_error(&req, 404, ERR_NOT_FOUND, NULL, "no streaming route here yet");
-	else
-		http_send_error(&req, 400, ERR_INVALID_INPUT, NULL, "bad request");
-	fcgi_request_release(&req);
+	stream_stop = 1;
 }
 
 int
@@ -45,45 +35,51 @@ main(int argc, char **argv)
 {
 	struct daemon_opts opts;
 	static struct config cfg;
-	FCGX_Request fr;
-	struct db *db;
-	int listen_fd, bell;
+	static struct server srv;
+	int flags;
 
 	daemon_start("agentrun-stream", argc, argv, &opts, &cfg, NULL);
 	if (opts.pidfile == NULL && cfg.stream_pidfile[0] != '\0')
 		opts.pidfile = cfg.stream_pidfile;
 	signal(SIGPIPE, SIG_IGN);
+	{
+		/* Every listener is a descriptor: take all the hard limit allows. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	daemon_on_signal(SIGTERM, stream_on_term);
 	daemon_on_signal(SIGINT, stream_on_term);
 	db_global_init();
-	if ((db = db_new(&cfg)) == NULL)
+	srv.cfg = &cfg;
+	if ((srv.db = db_new(&cfg)) == NULL)
 		fatalx("msg=\"out of memory\"");
-	if (db_connect(db) == -1)
-		log_warnx("msg=\"database not reachable yet\" errno=%u", db_last_errno(db));
-	if ((listen_fd = fcgi_listen(cfg.stream_listen, 1024)) == -1)
+	if (db_connect(srv.db) == -1)
+		log_warnx("msg=\"database not reachable yet\" errno=%u", db_last_errno(srv.db));
+	if ((srv.listen_fd = fcgi_listen(cfg.stream_listen, 4096)) == -1)
 		fatalx("msg=\"cannot open listening socket\" listen=%s", cfg.stream_listen);
-	bell = doorbell_bind(cfg.doorbell_stream);
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
-		fatalx("msg=\"FastCGI init failed\"");
+	flags = fcntl(srv.listen_fd, F_GETFL, 0);
+	(void)fcntl(srv.listen_fd, F_SETFL, flags | O_NONBLOCK);
+	srv.bell_fd = doorbell_bind(cfg.doorbell_stream);
 	daemon_pidfile_write(opts.pidfile);
-	log_info("msg=started listen=%s", cfg.stream_listen);
+	log_info("msg=started listen=%s max_connections=%lld", cfg.stream_listen,
+	    cfg.stream_max_connections);
 
-	while (!stream_got_term) {
-		if (FCGX_Accept_r(&fr) < 0)
-			continue;
-		stream_serve(&fr);
-		FCGX_Finish_r(&fr);
-	}
-	FCGX_Free(&fr, 1);
-	close(listen_fd);
+	(void)server_run(&srv, &stream_stop);
+
+	close(srv.listen_fd);
 	if (cfg.stream_listen[0] == '/')
 		(void)unlink(cfg.stream_listen);
-	if (bell >= 0) {
-		close(bell);
+	if (srv.bell_fd >= 0) {
+		close(srv.bell_fd);
 		(void)unlink(cfg.doorbell_stream);
 	}
-	db_free(db);
+	log_info("msg=stopped polls=%llu queries=%llu delivered=%llu", srv.polls, srv.queries,
+	    srv.delivered);
+	db_free(srv.db);
 	daemon_pidfile_remove(opts.pidfile);
-	log_info("msg=stopped");
 	return 0;
 }

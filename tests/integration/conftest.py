@@ -115,6 +115,8 @@ class Stack:
             # Short leases so lease-expiry tests take seconds, not minutes.
             "AGENTRUN_EXECUTOR_LEASE_S": "4",
             "AGENTRUN_EXECUTOR_POLL_MS": "200",
+            # Idle SSE streams get a keep-alive comment this often (contract: 15 s).
+            "AGENTRUN_STREAM_KEEPALIVE_S": "2",
         })
         self.script = os.path.join(SRCDIR, "scripts", "stack")
         self.ctl_bin = os.path.join(BUILD_DIR, "src", "ctl", "agentrunctl")

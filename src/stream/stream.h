@@ -1,0 +1,131 @@
+/*
+ * agentrun-stream: one process, one epoll loop, many long-held requests.
+ *
+ * nginx hands each request over its own FastCGI connection (no keep-alive).
+ * A connection is read until its request is whole, then dispatched
+ * (server.c): an SSE stream subscribes to its session's watch (hub.c); a
+ * sync execution delegates run creation to agentrun-api over FastCGI
+ * (upstream.c) and waits on the watch for the run's end.
+ *
+ * Fan-out: one watch per session with listeners. On each wake-up (the
+ * doorbell the executor and API ring after commits, or the poll timer) the
+ * hub asks the database once per watched session whether it moved
+ * (sessions.last_seq) and, if so, reads the new events once and hands them
+ * to every listener: database work grows with watched sessions, not
+ * listeners.
+ */
+#ifndef AGENTRUN_STREAM_H
+#define AGENTRUN_STREAM_H
+
+#include <stdint.h>
+
+#include "../core/http.h"
+#include "../core/ids.h"
+#include "fcgi_proto.h"
+
+struct config;
+struct db;
+struct watch;
+struct upstream;
+
+/* What a connection is doing. */
+enum sconn_state {
+	SC_READING,   /* the request is still arriving */
+	SC_STREAMING, /* an SSE response is open */
+	SC_WAITING,   /* a sync execution waits for its run */
+	SC_UPSTREAM,  /* a request to agentrun-api is in flight */
+	SC_CLOSING,   /* the response is complete: close once written */
+};
+
+/* How events reach a listener: SSE frames, execution frames, or not at all (a waiter). */
+enum sconn_frames { FRAMES_SSE, FRAMES_EXECUTION, FRAMES_NONE };
+
+/* Every epoll registration starts with one of these. */
+enum ep_kind { EP_LISTEN, EP_BELL, EP_CONN, EP_UPSTREAM };
+
+struct sconn {
+	enum ep_kind kind; /* EP_CONN */
+	int dead;          /* closed: freed at the end of the loop turn */
+	int fd;
+	enum sconn_state state;
+	struct fcgi_req fr;
+	struct fbuf in, out;
+	struct http_request req;
+	char *params_store[8]; /* copies req points into */
+	uint64_t last_write_ms;
+
+	/* a subscription */
+	struct watch *watch;
+	struct sconn *wnext;
+	char run_id[ID_BUFSZ]; /* "" = the whole session */
+	long long cursor;      /* last seq sent */
+	enum sconn_frames frames;
+	int until_terminal; /* a run stream: close after the run's terminal event */
+
+	/* a sync execution */
+	char workspace_id[ID_BUFSZ];
+	char exec_run_id[ID_BUFSZ];
+	uint64_t deadline_ms;
+	int async_mode;
+	struct upstream *up;
+	int up_purpose; /* what the upstream answer is for (server.c) */
+
+	struct sconn *prev, *next; /* all connections */
+};
+
+struct server {
+	const struct config *cfg;
+	struct db *db;
+	int epfd, listen_fd, bell_fd;
+	struct sconn *conns;
+	long nconns;
+	struct watch *watches;
+	long nwatches;
+	struct sconn *graveyard;  /* closed connections, freed after the turn */
+	struct upstream *up_graveyard;
+	uint64_t last_poll_ms, last_sweep_ms;
+	unsigned long long polls, queries, delivered;
+};
+
+/* server.c */
+uint64_t server_now_ms(void);
+/* Queues bytes as FastCGI STDOUT; the loop writes them out. 0 or -1. */
+int sconn_write(struct server *s, struct sconn *c, const char *data, size_t n);
+/* Ends the response (STDOUT end, END_REQUEST); the connection closes once flushed. */
+void sconn_finish(struct server *s, struct sconn *c);
+void server_watch_output(struct server *s, struct sconn *c);
+
+/* hub.c */
+/*
+ * Subscribes c to session_id's watch and replays from c->cursor. Returns 0,
+ * or -1 on a database error (nothing sent).
+ */
+int hub_subscribe(struct server *s, struct sconn *c, const char *workspace_id,
+    const char *session_id);
+void hub_unsubscribe(struct server *s, struct sconn *c);
+/* One poll of every watched session; delivers new events. */
+void hub_poll(struct server *s);
+/* server.c: c's stream reached its end (terminal run event, closed session). */
+void server_stream_ended(struct server *s, struct sconn *c);
+/* Formats one event for c (SSE or execution frame); 1 when it ended c's stream. */
+int hub_emit(struct server *s, struct sconn *c, long long seq, const char *run_id,
+    const char *type, const char *data_json, const char *created_at);
+
+/* upstream.c */
+typedef void (*upstream_done_fn)(struct server *s, struct sconn *c, int status,
+    const char *body, size_t len);
+/*
+ * Sends one request to agentrun-api (its api.listen socket) on c's behalf;
+ * done fires once with the HTTP status and body (status 0 when the API
+ * could not be reached). headers_from: c's request (auth, request id).
+ */
+int upstream_start(struct server *s, struct sconn *c, const char *method, const char *path,
+    const char *body, upstream_done_fn done);
+void upstream_cancel(struct server *s, struct sconn *c);
+/* Frees upstreams finished during this loop turn. */
+void upstream_reap(struct server *s);
+int upstream_dead(const struct upstream *u);
+/* Called by the loop for an upstream descriptor's events. */
+void upstream_io(struct server *s, struct upstream *u, uint32_t events);
+
+#endif
