@@ -655,6 +655,12 @@ conn_read(struct server *s, struct sconn *c)
 			}
 			if (c->fr.params_done && c->fr.stdin_done) {
 				conn_dispatch(s, c);
+				/* A long-held stream keeps only what it still needs. */
+				fcgi_req_free(&c->fr);
+				fbuf_free(&c->in);
+				free(c->req.body);
+				c->req.body = NULL;
+				c->req.body_len = 0;
 				if (conn_flush(s, c) == -1) {
 					conn_close(s, c);
 					return;

@@ -259,6 +259,7 @@ def test_thousand_idle_listeners(stack, ws_a):
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     pid = stack.read_pid("stream")
     before = _rss_kib(pid)
+    fds_before = len(os.listdir("/proc/%d/fd" % pid))
     # several keys, so nginx's per-key rate limit is not what this measures
     keys = [ws_a.new_key(ws_a.admin_user, "member", "listener-%d" % i)[1] for i in range(4)]
     conns = []
@@ -281,3 +282,8 @@ def test_thousand_idle_listeners(stack, ws_a):
         for c in conns:
             c.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    # Clients that go away are noticed and everything they held is released.
+    deadline = time.monotonic() + 15
+    while len(os.listdir("/proc/%d/fd" % pid)) > fds_before + 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(os.listdir("/proc/%d/fd" % pid)) <= fds_before + 5
