@@ -31,3 +31,23 @@ def test_eventsource_client_streams_a_run(stack, ws_a):
     assert got[-1]["type"] == "run.completed"
     text = "".join(e["data"]["data"]["content"] for e in got if e["type"] == "message.delta")
     assert text == "alpha beta gamma delta"
+
+
+def test_curl_streams_a_run_live(stack, ws_a):
+    """curl -N, the everyday SSE client: frames arrive as they are written and
+    the stream ends by itself after the run's terminal event."""
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": "one two three four five six"}], chunk_ms=60)
+    run_id = start(api, agent)
+    p = subprocess.run(["curl", "-sN", "--max-time", "30", "-H", "Authorization: Bearer " +
+                        ws_a.admin_key, "-H", "Accept: text/event-stream",
+                        "%s/api/v1/runs/%s/events" % (stack.url, run_id)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    lines = p.stdout.decode().split("\n")
+    ids = [int(l[4:]) for l in lines if l.startswith("id: ")]
+    datas = [json.loads(l[6:]) for l in lines if l.startswith("data: ")]
+    assert ids == [e["seq"] for e in events(api, run_id)]
+    assert datas[-1]["type"] == "run.completed"
+    deltas = [d for d in datas if d["type"] == "message.delta"]
+    assert len(deltas) >= 3, "deltas were coalesced into too few frames to be live"
