@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include "../core/config.h"
@@ -56,17 +55,7 @@ ht_header(char *data, size_t size, size_t nmemb, void *arg)
 	struct xrun *r = arg;
 	size_t n = size * nmemb;
 
-	if (n > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
-		char buf[32], *end;
-		size_t len = n - 12 < sizeof(buf) - 1 ? n - 12 : sizeof(buf) - 1;
-		double secs;
-
-		memcpy(buf, data + 12, len);
-		buf[len] = '\0';
-		secs = strtod(buf, &end);
-		if (end != buf && secs >= 0 && secs < 86400)
-			r->retry_after_ms = (long)(secs * 1000);
-	}
+	xrun_retry_after(r, data, n);
 	return n;
 }
 

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void
 xrun_op(struct xrun *r, enum xop_kind kind, json_t *v)
@@ -97,4 +98,24 @@ xrun_free(struct xrun *r)
 	/* the api key never outlives the run in memory */
 	memset(r->api_key, 0, sizeof(r->api_key));
 	free(r);
+}
+
+void
+xrun_retry_after(struct xrun *r, const char *line, size_t n)
+{
+	static const char name[] = "retry-after:";
+	size_t nlen = sizeof(name) - 1;
+	char buf[32], *end;
+	size_t len;
+	double secs;
+
+	if (n <= nlen || strncasecmp(line, name, nlen) != 0)
+		return;
+	len = n - nlen < sizeof(buf) - 1 ? n - nlen : sizeof(buf) - 1;
+	memcpy(buf, line + nlen, len);
+	buf[len] = '\0';
+	/* Seconds only; an HTTP date is ignored (the back-off applies). */
+	secs = strtod(buf, &end);
+	if (end != buf && secs >= 0 && secs < 86400)
+		r->retry_after_ms = (long)(secs * 1000);
 }

@@ -137,6 +137,12 @@ void xrun_op(struct xrun *r, enum xop_kind kind, json_t *v);
 void xrun_event(struct xrun *r, const char *type, json_t *data, const char *dedup);
 void xrun_ops_clear(struct xrun *r);
 
+/*
+ * Reads a "Retry-After: <seconds>" response header line (n bytes, as curl's
+ * header callback gives it) into r->retry_after_ms; other lines are ignored.
+ */
+void xrun_retry_after(struct xrun *r, const char *line, size_t n);
+
 /* Frees everything the run holds (transfers must be stopped first). */
 void xrun_free(struct xrun *r);
 
