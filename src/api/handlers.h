@@ -60,4 +60,10 @@ int h_execution_approve(struct request_ctx *ctx);
 int h_execution_reject(struct request_ctx *ctx);
 int h_approvals(struct request_ctx *ctx);
 
+/* analytics.c: costs, usage and billing of the caller's workspace; the price table */
+int h_analytics_run_costs(struct request_ctx *ctx); /* GET /api/v1/analytics/runs/{id}/costs */
+int h_analytics_usage(struct request_ctx *ctx); /* GET /api/v1/analytics/usage */
+int h_analytics_billing(struct request_ctx *ctx); /* GET /api/v1/analytics/billing */
+int h_models(struct request_ctx *ctx); /* GET /api/v1/models */
+
 #endif

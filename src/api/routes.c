@@ -64,6 +64,11 @@ const struct route api_routes[] = {
 	{ P, "/api/v1/executions/{id}/approve", h_execution_approve, 0 },
 	{ P, "/api/v1/executions/{id}/reject", h_execution_reject, 0 },
 	{ G, "/api/v1/approvals", h_approvals, 0 },
+
+	{ G, "/api/v1/analytics/runs/{id}/costs", h_analytics_run_costs, 0 },
+	{ G, "/api/v1/analytics/usage", h_analytics_usage, 0 },
+	{ G, "/api/v1/analytics/billing", h_analytics_billing, 0 },
+	{ G, "/api/v1/models", h_models, 0 },
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -19,7 +19,12 @@ static const struct {
 	{ "workspace", ctl_workspace },
 	{ "user", ctl_user },
 	{ "key", ctl_key },
+	{ "report", ctl_report },
+	{ "price", ctl_price },
+	{ "reporting-user", ctl_reporting_user },
 };
+
+const struct config *ctl_cfg;
 
 static int
 ctl_usage(void)
@@ -30,7 +35,12 @@ ctl_usage(void)
 	    "  workspace create NAME\n"
 	    "  user create --workspace ID --email EMAIL [--name NAME]\n"
 	    "  key create --user ID --role admin|member [--name NAME]\n"
-	    "  key revoke KEY_ID\n");
+	    "  key revoke KEY_ID\n"
+	    "  report billing|usage [--from DATE] [--to DATE] [--workspace ID]\n"
+	    "         [--group-by day|agent|model|user|workspace] [--format table|csv|json]\n"
+	    "  price set PROVIDER MODEL INPUT CACHED CACHE_WRITE OUTPUT   (USD per Mtok)\n"
+	    "  price list\n"
+	    "  reporting-user create [--name NAME] [--host HOST] [--password PASSWORD]\n");
 	return CTL_USAGE;
 }
 
@@ -58,6 +68,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "agentrunctl: bad configuration: %s\n", err);
 		return CTL_ERR;
 	}
+	ctl_cfg = &cfg;
 	db_global_init();
 	if ((db = db_new(&cfg)) == NULL)
 		return CTL_ERR;

@@ -172,7 +172,7 @@ wr_llm(struct db *db, struct xrun *r, const json_t *v)
 	p[11] = DBP_INT(cw);
 	p[12] = DBP_INT(co);
 	p[13] = DBP_INT(cost);
-	p[14] = DBP_INT(wr_int(v, "priced"));
+	p[14] = DBP_INT(json_is_true(json_object_get(v, "priced")));
 	for (size_t i = 0; i < 4; i++)
 		p[15 + i] = DBP_INT(json_integer_value(json_array_get(prices, i)));
 	p[19] = DBP_INT(wr_int(v, "duration_ms"));

@@ -116,8 +116,7 @@ fcgi_req_feed(struct fcgi_req *req, const unsigned char *buf, size_t len, size_t
 			else if (!req->too_large && fbuf_put(&req->body, content, clen) == -1)
 				req->too_large = 1;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	return FCGI_NEED_MORE;

@@ -40,16 +40,19 @@ void fbuf_free(struct fbuf *b);
 /* One request as a responder receives it. */
 struct fcgi_req {
 	uint16_t id;
-	int begun;       /* BEGIN_REQUEST seen */
+	int begun; /* BEGIN_REQUEST seen */
 	int params_done; /* the empty PARAMS record seen */
-	int stdin_done;  /* the empty STDIN record seen */
-	int aborted;     /* ABORT_REQUEST seen */
-	int too_large;   /* params or stdin over their caps */
+	int stdin_done; /* the empty STDIN record seen */
+	int aborted; /* ABORT_REQUEST seen */
+	int too_large; /* params or stdin over their caps */
 	struct fbuf params; /* raw name-value pairs */
 	struct fbuf body;
 };
 
-enum fcgi_parse_result { FCGI_NEED_MORE = 0, FCGI_PROTO_ERROR = -1 };
+enum fcgi_parse_result {
+	FCGI_NEED_MORE = 0,
+	FCGI_PROTO_ERROR = -1
+};
 
 /*
  * Consumes every complete record at the start of buf (len bytes) into req;
@@ -57,8 +60,8 @@ enum fcgi_parse_result { FCGI_NEED_MORE = 0, FCGI_PROTO_ERROR = -1 };
  * FCGI_PROTO_ERROR (a bad version, a second request on the connection).
  * Records for management (GET_VALUES) are ignored.
  */
-enum fcgi_parse_result fcgi_req_feed(struct fcgi_req *req, const unsigned char *buf, size_t len,
-    size_t *used);
+enum fcgi_parse_result fcgi_req_feed(
+    struct fcgi_req *req, const unsigned char *buf, size_t len, size_t *used);
 void fcgi_req_free(struct fcgi_req *req);
 
 /*
@@ -82,7 +85,7 @@ struct fcgi_resp {
 	int ended;
 };
 
-enum fcgi_parse_result fcgi_resp_feed(struct fcgi_resp *resp, const unsigned char *buf,
-    size_t len, size_t *used);
+enum fcgi_parse_result fcgi_resp_feed(
+    struct fcgi_resp *resp, const unsigned char *buf, size_t len, size_t *used);
 
 #endif

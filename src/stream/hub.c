@@ -26,19 +26,16 @@ struct watch {
 	char session_id[ID_BUFSZ];
 	char workspace_id[ID_BUFSZ];
 	long long fetched; /* events up to here were handed out */
-	int closed;        /* the session is closed */
+	int closed; /* the session is closed */
 	struct sconn *subs;
 	struct watch *next;
 };
 
-static const char hub_sql_session[] =
-    "SELECT last_seq, status FROM sessions WHERE id = ?";
-static const char hub_sql_events[] =
-    "SELECT seq, run_id, type, data, created_at FROM events"
-    " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1000";
-static const char hub_sql_run_events[] =
-    "SELECT seq, run_id, type, data, created_at FROM events"
-    " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT 1000";
+static const char hub_sql_session[] = "SELECT last_seq, status FROM sessions WHERE id = ?";
+static const char hub_sql_events[] = "SELECT seq, run_id, type, data, created_at FROM events"
+				     " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1000";
+static const char hub_sql_run_events[] = "SELECT seq, run_id, type, data, created_at FROM events"
+					 " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT 1000";
 
 static int
 hub_terminal(const char *type)
@@ -54,13 +51,13 @@ hub_execution_frame(const char *type, const json_t *d, const char **name)
 {
 	if (strcmp(type, "thinking.delta") == 0) {
 		*name = "thinking";
-		return json_pack("{s:s, s:O?}", "type", "thinking", "content",
-		    json_object_get(d, "content"));
+		return json_pack(
+		    "{s:s, s:O?}", "type", "thinking", "content", json_object_get(d, "content"));
 	}
 	if (strcmp(type, "message.delta") == 0) {
 		*name = "content";
-		return json_pack("{s:s, s:O?}", "type", "content", "content",
-		    json_object_get(d, "content"));
+		return json_pack(
+		    "{s:s, s:O?}", "type", "content", "content", json_object_get(d, "content"));
 	}
 	if (strcmp(type, "tool.call") == 0) {
 		*name = "tool_start";
@@ -135,8 +132,8 @@ hub_emit(struct server *s, struct sconn *c, long long seq, const char *run_id, c
 	 * character), so no newline in a payload can start a new SSE field.
 	 */
 	jv_time_format(created_at, ts, sizeof(ts));
-	n = snprintf(head, sizeof(head), "id: %lld\nevent: %s\ndata: {\"seq\":%lld,\"run_id\":", seq,
-	    type, seq);
+	n = snprintf(head, sizeof(head),
+	    "id: %lld\nevent: %s\ndata: {\"seq\":%lld,\"run_id\":", seq, type, seq);
 	(void)sconn_write(s, c, head, (size_t)n);
 	if (run_id != NULL) {
 		(void)sconn_write(s, c, "\"", 1);
@@ -205,13 +202,13 @@ hub_replay(struct server *s, struct sconn *c, const char *session_id)
 		p[0] = dbp_str(c->run_id[0] != '\0' ? c->run_id : session_id);
 		p[1] = DBP_INT(c->cursor);
 		s->queries++;
-		if (db_query(s->db, c->run_id[0] != '\0' ? hub_sql_run_events : hub_sql_events, p, 2,
-		        &res) == -1)
+		if (db_query(s->db, c->run_id[0] != '\0' ? hub_sql_run_events : hub_sql_events, p,
+			2, &res) == -1)
 			return -1;
 		n = res->nrows;
 		for (size_t i = 0; i < n; i++)
 			if (hub_emit(s, c, db_cell_int(res, i, 0, 0), db_cell(res, i, 1),
-			        db_cell(res, i, 2), db_cell(res, i, 3), db_cell(res, i, 4))) {
+				db_cell(res, i, 2), db_cell(res, i, 3), db_cell(res, i, 4))) {
 				db_result_free(res);
 				return 1;
 			}
@@ -222,8 +219,7 @@ hub_replay(struct server *s, struct sconn *c, const char *session_id)
 }
 
 int
-hub_subscribe(struct server *s, struct sconn *c, const char *workspace_id,
-    const char *session_id)
+hub_subscribe(struct server *s, struct sconn *c, const char *workspace_id, const char *session_id)
 {
 	struct watch *w;
 	int rc;
@@ -287,7 +283,7 @@ hub_deliver(struct server *s, struct watch *w)
 		for (; c != NULL; c = next) {
 			next = c->wnext;
 			if (hub_emit(s, c, seq, db_cell(res, i, 1), db_cell(res, i, 2),
-			        db_cell(res, i, 3), db_cell(res, i, 4)))
+				db_cell(res, i, 3), db_cell(res, i, 4)))
 				server_stream_ended(s, c); /* may unsubscribe c */
 		}
 		w->fetched = seq;

@@ -32,7 +32,12 @@
 #define EXECUTE_TIMEOUT_DEFAULT_S 120
 #define EXECUTE_TIMEOUT_MAX_S 3600
 
-enum up_purpose { UP_RELAY, UP_CREATE, UP_FETCH_DONE, UP_FETCH_ACCEPTED };
+enum up_purpose {
+	UP_RELAY,
+	UP_CREATE,
+	UP_FETCH_DONE,
+	UP_FETCH_ACCEPTED
+};
 
 static void conn_free(struct sconn *c);
 
@@ -188,9 +193,9 @@ conn_http_write(void *ctx, const char *buf, size_t len)
 static void
 conn_request_init(struct sconn *c)
 {
-	static const char *const names[] = { "REQUEST_METHOD", "QUERY_STRING",
-		"HTTP_AUTHORIZATION", "HTTP_ACCEPT", "HTTP_IDEMPOTENCY_KEY", "HTTP_LAST_EVENT_ID",
-		"DOCUMENT_URI", "REQUEST_ID" };
+	static const char *const names[] = { "REQUEST_METHOD", "QUERY_STRING", "HTTP_AUTHORIZATION",
+		"HTTP_ACCEPT", "HTTP_IDEMPOTENCY_KEY", "HTTP_LAST_EVENT_ID", "DOCUMENT_URI",
+		"REQUEST_ID" };
 	char *v[8];
 	const char *uri;
 
@@ -257,8 +262,9 @@ conn_cursor(struct request_ctx *ctx)
 	v = src != NULL ? strtoll(src, &end, 10) : -1;
 	if (rc == -1 || src == NULL || *end != '\0' || end == src || v < 0)
 		return http_send_error(&c->req, 400, ERR_INVALID_INPUT,
-		    json_pack("{s:s}", "field", "after_seq"),
-		    "after_seq / Last-Event-ID: must be a non-negative integer"), -1;
+			   json_pack("{s:s}", "field", "after_seq"),
+			   "after_seq / Last-Event-ID: must be a non-negative integer"),
+		       -1;
 	c->cursor = v;
 	return 0;
 }
@@ -286,8 +292,8 @@ conn_relay_json(struct request_ctx *ctx)
 	char path[HTTP_PATH_MAX + 1200];
 	struct sconn *c = ctx->c;
 
-	snprintf(path, sizeof(path), "%s%s%s", c->req.path, c->req.query[0] ? "?" : "",
-	    c->req.query);
+	snprintf(
+	    path, sizeof(path), "%s%s%s", c->req.path, c->req.query[0] ? "?" : "", c->req.query);
 	c->up_purpose = UP_RELAY;
 	c->state = SC_UPSTREAM;
 	if (upstream_start(ctx->s, c, "GET", path, NULL, relay_done) == -1)
@@ -304,14 +310,17 @@ conn_load_run(struct request_ctx *ctx, char session_id[ID_BUFSZ], char status[24
 	struct db_result *res;
 
 	if (!id_valid(id))
-		return http_send_error(&ctx->c->req, 404, ERR_NOT_FOUND, NULL, "run %s not found", id),
+		return http_send_error(
+			   &ctx->c->req, 404, ERR_NOT_FOUND, NULL, "run %s not found", id),
 		       0;
 	if (db_query(ctx->s->db, srv_sql_run, p, 2, &res) == -1)
-		return http_send_error_h(&ctx->c->req, 503, ERR_INTERNAL, "Retry-After: 1\r\n", NULL,
-		    "the database is unavailable, try again"), -1;
+		return http_send_error_h(&ctx->c->req, 503, ERR_INTERNAL, "Retry-After: 1\r\n",
+			   NULL, "the database is unavailable, try again"),
+		       -1;
 	if (res->nrows == 0) {
 		db_result_free(res);
-		return http_send_error(&ctx->c->req, 404, ERR_NOT_FOUND, NULL, "run %s not found", id),
+		return http_send_error(
+			   &ctx->c->req, 404, ERR_NOT_FOUND, NULL, "run %s not found", id),
 		       0;
 	}
 	snprintf(session_id, ID_BUFSZ, "%s", db_cell(res, 0, 0));
@@ -354,13 +363,15 @@ r_session_events(struct request_ctx *ctx)
 	if (conn_cursor(ctx) == -1)
 		return -1;
 	if (!id_valid(id))
-		return http_send_error(&c->req, 404, ERR_NOT_FOUND, NULL, "session %s not found", id);
+		return http_send_error(
+		    &c->req, 404, ERR_NOT_FOUND, NULL, "session %s not found", id);
 	if (db_query(ctx->s->db, srv_sql_session, p, 2, &res) == -1)
 		return http_send_error_h(&c->req, 503, ERR_INTERNAL, "Retry-After: 1\r\n", NULL,
 		    "the database is unavailable, try again");
 	if (res->nrows == 0) {
 		db_result_free(res);
-		return http_send_error(&c->req, 404, ERR_NOT_FOUND, NULL, "session %s not found", id);
+		return http_send_error(
+		    &c->req, 404, ERR_NOT_FOUND, NULL, "session %s not found", id);
 	}
 	closed = strcmp(db_cell(res, 0, 0), "closed") == 0;
 	db_result_free(res);
@@ -392,14 +403,14 @@ conn_final_frame(struct server *s, struct sconn *c, const char *run_id)
 		    db_cell(res, 0, 2), "message", db_cell(res, 0, 3) ? db_cell(res, 0, 3) : "");
 	} else {
 		long long pt = db_cell_int(res, 0, 4, 0), ct = db_cell_int(res, 0, 5, 0);
-		json_t *out = db_cell(res, 0, 1) != NULL ? json_loads(db_cell(res, 0, 1), 0, NULL) :
-		    NULL;
+		json_t *out =
+		    db_cell(res, 0, 1) != NULL ? json_loads(db_cell(res, 0, 1), 0, NULL) : NULL;
 
 		name = "done";
-		frame = json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:I}, s:f}", "type", "done", "status",
-		    db_cell(res, 0, 0), "output", out != NULL ? out : json_null(), "token_usage",
-		    "prompt_tokens", (json_int_t)pt, "completion_tokens", (json_int_t)ct,
-		    "total_tokens", (json_int_t)(pt + ct), "cost",
+		frame = json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:I}, s:f}", "type", "done",
+		    "status", db_cell(res, 0, 0), "output", out != NULL ? out : json_null(),
+		    "token_usage", "prompt_tokens", (json_int_t)pt, "completion_tokens",
+		    (json_int_t)ct, "total_tokens", (json_int_t)(pt + ct), "cost",
 		    (double)db_cell_int(res, 0, 6, 0) / 1e9);
 	}
 	db_result_free(res);
@@ -544,8 +555,8 @@ r_execute(struct request_ctx *ctx)
 	c->async_mode = json_is_true(async);
 	c->deadline_ms = server_now_ms() + (uint64_t)(secs * 1000);
 	snprintf(c->workspace_id, sizeof(c->workspace_id), "%s", ctx->auth.workspace_id);
-	fwd = json_pack("{s:o}", "input", input != NULL && !json_is_null(input) ?
-	    json_incref(input) : json_object());
+	fwd = json_pack("{s:o}", "input",
+	    input != NULL && !json_is_null(input) ? json_incref(input) : json_object());
 	if (json_is_object(metadata))
 		json_object_set(fwd, "metadata", metadata);
 	text = json_dumps(fwd, JSON_COMPACT);
@@ -557,7 +568,8 @@ r_execute(struct request_ctx *ctx)
 		snprintf(path, sizeof(path), "/api/v1/agents/%s/runs", ctx->match.params[0]);
 		c->up_purpose = UP_CREATE;
 		c->state = SC_UPSTREAM;
-		if (text == NULL || upstream_start(ctx->s, c, "POST", path, text, exec_created) == -1)
+		if (text == NULL ||
+		    upstream_start(ctx->s, c, "POST", path, text, exec_created) == -1)
 			relay_done(ctx->s, c, 0, "", 0);
 	}
 	free(text);
@@ -621,8 +633,8 @@ conn_dispatch(struct server *s, struct sconn *c)
 		goto done;
 	}
 	if (ar != AUTH_OK) {
-		http_send_error_h(&c->req, 401, ERR_AUTHORIZATION, "WWW-Authenticate: Bearer\r\n", NULL,
-		    "%s", auth_result_message(ar));
+		http_send_error_h(&c->req, 401, ERR_AUTHORIZATION, "WWW-Authenticate: Bearer\r\n",
+		    NULL, "%s", auth_result_message(ar));
 		goto done;
 	}
 	(void)ctx.match.route->handler(&ctx);
@@ -756,7 +768,9 @@ int server_run(struct server *s, volatile int *stop);
 int
 server_run(struct server *s, volatile int *stop)
 {
-	static struct { enum ep_kind kind; } listen_tag = { EP_LISTEN }, bell_tag = { EP_BELL };
+	static struct {
+		enum ep_kind kind;
+	} listen_tag = { EP_LISTEN }, bell_tag = { EP_BELL };
 	struct epoll_event ev, evs[256];
 
 	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)

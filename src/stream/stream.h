@@ -30,22 +30,31 @@ struct upstream;
 
 /* What a connection is doing. */
 enum sconn_state {
-	SC_READING,   /* the request is still arriving */
+	SC_READING, /* the request is still arriving */
 	SC_STREAMING, /* an SSE response is open */
-	SC_WAITING,   /* a sync execution waits for its run */
-	SC_UPSTREAM,  /* a request to agentrun-api is in flight */
-	SC_CLOSING,   /* the response is complete: close once written */
+	SC_WAITING, /* a sync execution waits for its run */
+	SC_UPSTREAM, /* a request to agentrun-api is in flight */
+	SC_CLOSING, /* the response is complete: close once written */
 };
 
 /* How events reach a listener: SSE frames, execution frames, or not at all (a waiter). */
-enum sconn_frames { FRAMES_SSE, FRAMES_EXECUTION, FRAMES_NONE };
+enum sconn_frames {
+	FRAMES_SSE,
+	FRAMES_EXECUTION,
+	FRAMES_NONE
+};
 
 /* Every epoll registration starts with one of these. */
-enum ep_kind { EP_LISTEN, EP_BELL, EP_CONN, EP_UPSTREAM };
+enum ep_kind {
+	EP_LISTEN,
+	EP_BELL,
+	EP_CONN,
+	EP_UPSTREAM
+};
 
 struct sconn {
 	enum ep_kind kind; /* EP_CONN */
-	int dead;          /* closed: freed at the end of the loop turn */
+	int dead; /* closed: freed at the end of the loop turn */
 	int fd;
 	enum sconn_state state;
 	struct fcgi_req fr;
@@ -58,7 +67,7 @@ struct sconn {
 	struct watch *watch;
 	struct sconn *wnext;
 	char run_id[ID_BUFSZ]; /* "" = the whole session */
-	long long cursor;      /* last seq sent */
+	long long cursor; /* last seq sent */
 	enum sconn_frames frames;
 	int until_terminal; /* a run stream: close after the run's terminal event */
 
@@ -81,7 +90,7 @@ struct server {
 	long nconns;
 	struct watch *watches;
 	long nwatches;
-	struct sconn *graveyard;  /* closed connections, freed after the turn */
+	struct sconn *graveyard; /* closed connections, freed after the turn */
 	struct upstream *up_graveyard;
 	uint64_t last_poll_ms, last_sweep_ms;
 	unsigned long long polls, queries, delivered;
@@ -100,20 +109,20 @@ void server_watch_output(struct server *s, struct sconn *c);
  * Subscribes c to session_id's watch and replays from c->cursor. Returns 0,
  * or -1 on a database error (nothing sent).
  */
-int hub_subscribe(struct server *s, struct sconn *c, const char *workspace_id,
-    const char *session_id);
+int hub_subscribe(
+    struct server *s, struct sconn *c, const char *workspace_id, const char *session_id);
 void hub_unsubscribe(struct server *s, struct sconn *c);
 /* One poll of every watched session; delivers new events. */
 void hub_poll(struct server *s);
 /* server.c: c's stream reached its end (terminal run event, closed session). */
 void server_stream_ended(struct server *s, struct sconn *c);
 /* Formats one event for c (SSE or execution frame); 1 when it ended c's stream. */
-int hub_emit(struct server *s, struct sconn *c, long long seq, const char *run_id,
-    const char *type, const char *data_json, const char *created_at);
+int hub_emit(struct server *s, struct sconn *c, long long seq, const char *run_id, const char *type,
+    const char *data_json, const char *created_at);
 
 /* upstream.c */
-typedef void (*upstream_done_fn)(struct server *s, struct sconn *c, int status,
-    const char *body, size_t len);
+typedef void (*upstream_done_fn)(
+    struct server *s, struct sconn *c, int status, const char *body, size_t len);
 /*
  * Sends one request to agentrun-api (its api.listen socket) on c's behalf;
  * done fires once with the HTTP status and body (status 0 when the API

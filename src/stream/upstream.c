@@ -49,8 +49,8 @@ up_connect(const char *listen)
 		memcpy(sun.sun_path, listen, strlen(listen) + 1);
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 			return -1;
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 && errno != EINPROGRESS &&
-		    errno != EAGAIN) {
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 &&
+		    errno != EINPROGRESS && errno != EAGAIN) {
 			close(fd);
 			return -1;
 		}
@@ -67,8 +67,8 @@ up_connect(const char *listen)
 		hints.ai_socktype = SOCK_STREAM;
 		if (getaddrinfo(host[0] ? host : "127.0.0.1", colon + 1, &hints, &ai) != 0)
 			return -1;
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
+		fd = socket(
+		    ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd != -1 && connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 &&
 		    errno != EINPROGRESS) {
 			close(fd);
@@ -150,7 +150,8 @@ up_finish(struct server *s, struct upstream *u)
 	}
 	c->up = NULL;
 	up_free(s, u);
-	done(s, c, copy != NULL ? status : 0, copy != NULL ? copy : "", copy != NULL ? len - hend : 0);
+	done(s, c, copy != NULL ? status : 0, copy != NULL ? copy : "",
+	    copy != NULL ? len - hend : 0);
 	free(copy);
 }
 
@@ -193,7 +194,7 @@ upstream_io(struct server *s, struct upstream *u, uint32_t events)
 			if (r > 0) {
 				if (fbuf_put(&u->in, buf, (size_t)r) == -1 ||
 				    fcgi_resp_feed(&u->resp, u->in.p, u->in.len, &used) ==
-				        FCGI_PROTO_ERROR) {
+					FCGI_PROTO_ERROR) {
 					up_fail(s, u);
 					return;
 				}
@@ -241,8 +242,8 @@ upstream_start(struct server *s, struct sconn *c, const char *method, const char
 	const char *q = strchr(path, '?');
 	char docuri[HTTP_PATH_MAX];
 
-	snprintf(docuri, sizeof(docuri), "%.*s", (int)(q != NULL ? (size_t)(q - path) :
-	    strlen(path)), path);
+	snprintf(docuri, sizeof(docuri), "%.*s",
+	    (int)(q != NULL ? (size_t)(q - path) : strlen(path)), path);
 	snprintf(clen, sizeof(clen), "%zu", blen);
 	if (fcgi_put_param(&params, "REQUEST_METHOD", method) == -1 ||
 	    fcgi_put_param(&params, "REQUEST_URI", path) == -1 ||
@@ -253,9 +254,9 @@ upstream_start(struct server *s, struct sconn *c, const char *method, const char
 	    fcgi_put_param(&params, "CONTENT_LENGTH", clen) == -1 ||
 	    fcgi_put_param(&params, "REQUEST_ID", c->req.request_id) == -1 ||
 	    (c->req.authorization != NULL &&
-	        fcgi_put_param(&params, "HTTP_AUTHORIZATION", c->req.authorization) == -1) ||
+		fcgi_put_param(&params, "HTTP_AUTHORIZATION", c->req.authorization) == -1) ||
 	    (c->req.idempotency_key != NULL &&
-	        fcgi_put_param(&params, "HTTP_IDEMPOTENCY_KEY", c->req.idempotency_key) == -1) ||
+		fcgi_put_param(&params, "HTTP_IDEMPOTENCY_KEY", c->req.idempotency_key) == -1) ||
 	    fcgi_put_begin(&u->out, id) == -1 ||
 	    fcgi_put_stream(&u->out, FCGI_PARAMS, id, params.p, params.len) == -1 ||
 	    fcgi_put_stream(&u->out, FCGI_PARAMS, id, NULL, 0) == -1 ||

@@ -46,7 +46,8 @@ def fill(path, w):
     """Puts workspace A's ids into a route pattern."""
     if path.startswith("/api/v1/agents/{id}"):
         first = w["agent"]
-    elif path.startswith("/api/v1/runs/{id}") or path.startswith("/api/v1/executions/{id}"):
+    elif (path.startswith("/api/v1/runs/{id}") or path.startswith("/api/v1/executions/{id}")
+          or path.startswith("/api/v1/analytics/runs/{id}")):
         first = w["run"]
     elif path.startswith("/api/v1/sessions/{id}") or path.startswith("/api/v1/threads/{id}"):
         first = w["session"]
