@@ -59,8 +59,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	while (pos < size) {
 		size_t n = size - pos < step ? size - pos : step;
-		int rc = anthropic ? anthropic_stream_feed(s, (const char *)data + pos, n) :
-		    openai_stream_feed(s, (const char *)data + pos, n);
+		int rc = anthropic ? anthropic_stream_feed(s, (const char *)data + pos, n)
+				   : openai_stream_feed(s, (const char *)data + pos, n);
 
 		if (rc == -1)
 			break;
