@@ -46,14 +46,20 @@ static const char claim_sql_load[] =
     " r.route_id, r.provider, r.model,"
     " CAST(UNIX_TIMESTAMP(COALESCE(r.started_at, NOW(3))) * 1000 AS SIGNED),"
     " v.model, v.system_prompt, v.tools, v.limits, v.retry, v.approval"
-    " FROM runs r JOIN agent_versions v ON v.id = r.agent_version_id"
-    " WHERE r.id = ? AND r.lease_token = ?";
+    " , r.id FROM runs r JOIN agent_versions v ON v.id = r.agent_version_id"
+    " WHERE r.owner = ? AND r.lease_token = ?";
+/*
+ * A claim's runs share one lease token, so each of these loads a whole
+ * batch in one statement (the owner index finds this executor's runs).
+ */
 static const char claim_sql_messages[] =
-    "SELECT role, content, tool_calls, tool_call_id, tool_name, run_id FROM messages"
-    " WHERE session_id = ? ORDER BY id";
+    "SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.tool_name, m.run_id,"
+    " m.session_id FROM messages m JOIN runs r ON r.session_id = m.session_id"
+    " WHERE r.owner = ? AND r.lease_token = ? ORDER BY m.session_id, m.id";
 static const char claim_sql_model_calls[] =
-    "SELECT (SELECT COUNT(*) FROM steps WHERE run_id = ? AND kind = 'llm'),"
-    " (SELECT COALESCE(MAX(attempt), 0) FROM steps WHERE run_id = ? AND step_index = ?)";
+    "SELECT s.run_id, SUM(s.kind = 'llm'), MAX(IF(s.step_index = r.steps, s.attempt, 0))"
+    " FROM steps s JOIN runs r ON r.id = s.run_id"
+    " WHERE r.owner = ? AND r.lease_token = ? GROUP BY s.run_id";
 static const char claim_sql_route[] =
     "SELECT base_url, api_key_ciphertext, api_key_nonce FROM routes"
     " WHERE workspace_id = ? AND id = ?";
@@ -122,11 +128,11 @@ claim_txn(struct db *db, void *arg)
 }
 
 static json_t *
-claim_doc(const struct db_result *res, size_t col)
+claim_doc(const struct db_result *res, size_t row, size_t col)
 {
-	const char *s = db_cell(res, 0, col);
+	const char *s = db_cell(res, row, col);
 
-	return s != NULL ? jv_doc(s, res->len[col]) : json_null();
+	return s != NULL ? jv_doc(s, res->len[row * res->ncols + col]) : json_null();
 }
 
 static long long
@@ -176,25 +182,24 @@ claim_close_dangling(struct xrun *r)
 	}
 }
 
-/* The conversation as the providers take it (llm.h). */
-static int
-claim_history(struct executor *ex, struct xrun *r)
+/* The conversation as the providers take it (llm.h), from the batch's messages. */
+static void
+claim_history(struct xrun *r, const struct db_result *res)
 {
-	struct db_param p = dbp_str(r->session_id);
-	struct db_result *res;
 	int own_seen = 0;
 
-	if (db_query(ex->db, claim_sql_messages, &p, 1, &res) == -1)
-		return -1;
 	r->history = json_array();
-	for (size_t i = 0; i < res->nrows; i++) {
+	for (size_t i = 0; res != NULL && i < res->nrows; i++) {
 		const char *role = db_cell(res, i, 0);
 		const char *content = db_cell(res, i, 1);
 		const char *run = db_cell(res, i, 5);
 		int own = run != NULL && strcmp(run, r->id) == 0;
-		json_t *m = json_pack(
-		    "{s:s, s:s}", "role", role, "content", content != NULL ? content : "");
+		json_t *m;
 
+		if (strcmp(db_cell(res, i, 6), r->session_id) != 0)
+			continue;
+		m = json_pack(
+		    "{s:s, s:s}", "role", role, "content", content != NULL ? content : "");
 		if (strcmp(role, "assistant") == 0 && db_cell(res, i, 2) != NULL) {
 			json_t *calls = jv_doc(db_cell(res, i, 2), res->len[i * res->ncols + 2]);
 
@@ -216,9 +221,7 @@ claim_history(struct executor *ex, struct xrun *r)
 	}
 	if (!own_seen)
 		r->own_from = json_array_size(r->history);
-	db_result_free(res);
 	claim_close_dangling(r);
-	return 0;
 }
 
 static void
@@ -270,12 +273,15 @@ claim_provider_defaults(struct executor *ex, struct xrun *r)
 		snprintf(r->api_key, sizeof(r->api_key), "%s", key);
 }
 
-/* Builds the xrun of a claimed run from the database. NULL when it vanished. */
+/*
+ * Builds the xrun of row `row` of a claim batch (res), with its messages
+ * (msgs) and step counts (cnt) from the batch's other two loads.
+ */
 static struct xrun *
-claim_load(struct executor *ex, const char *id, const char *token)
+claim_fill(struct executor *ex, const char *token, const struct db_result *res, size_t row,
+    const struct db_result *msgs, const struct db_result *cnt)
 {
-	struct db_param p[2] = { dbp_str(id), dbp_str(token) };
-	struct db_result *res = NULL, *cnt = NULL;
+	const char *id = db_cell(res, row, 25);
 	struct xrun *r;
 	json_t *model, *limits, *retry, *approval;
 	char route_id[ID_BUFSZ] = "";
@@ -286,32 +292,30 @@ claim_load(struct executor *ex, const char *id, const char *token)
 	r->ex = ex;
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	snprintf(r->lease_token, sizeof(r->lease_token), "%s", token);
-	if (db_query(ex->db, claim_sql_load, p, 2, &res) == -1 || res->nrows == 0)
-		goto fail;
-	snprintf(r->workspace_id, sizeof(r->workspace_id), "%s", db_cell(res, 0, 0));
-	snprintf(r->session_id, sizeof(r->session_id), "%s", db_cell(res, 0, 1));
-	snprintf(r->agent_id, sizeof(r->agent_id), "%s", db_cell(res, 0, 2));
-	snprintf(r->user_id, sizeof(r->user_id), "%s", db_cell(res, 0, 3));
-	r->approved = strcmp(db_cell(res, 0, 4), "approved") == 0;
-	r->input = claim_doc(res, 5);
-	if ((s = db_cell(res, 0, 6)) != NULL)
+	snprintf(r->workspace_id, sizeof(r->workspace_id), "%s", db_cell(res, row, 0));
+	snprintf(r->session_id, sizeof(r->session_id), "%s", db_cell(res, row, 1));
+	snprintf(r->agent_id, sizeof(r->agent_id), "%s", db_cell(res, row, 2));
+	snprintf(r->user_id, sizeof(r->user_id), "%s", db_cell(res, row, 3));
+	r->approved = strcmp(db_cell(res, row, 4), "approved") == 0;
+	r->input = claim_doc(res, row, 5);
+	if ((s = db_cell(res, row, 6)) != NULL)
 		r->resume_input = strdup(s);
-	r->cancel_requested = db_cell_int(res, 0, 7, 0) != 0;
-	r->step = db_cell_int(res, 0, 8, 0);
-	r->prompt_tokens = db_cell_int(res, 0, 9, 0);
-	r->cached_tokens = db_cell_int(res, 0, 10, 0);
-	r->cache_write_tokens = db_cell_int(res, 0, 11, 0);
-	r->completion_tokens = db_cell_int(res, 0, 12, 0);
+	r->cancel_requested = db_cell_int(res, row, 7, 0) != 0;
+	r->step = db_cell_int(res, row, 8, 0);
+	r->prompt_tokens = db_cell_int(res, row, 9, 0);
+	r->cached_tokens = db_cell_int(res, row, 10, 0);
+	r->cache_write_tokens = db_cell_int(res, row, 11, 0);
+	r->completion_tokens = db_cell_int(res, row, 12, 0);
 	r->tokens = r->prompt_tokens + r->completion_tokens;
-	r->cost_nusd = db_cell_int(res, 0, 13, 0);
-	r->pickup = db_cell_int(res, 0, 14, 1);
-	snprintf(r->provider, sizeof(r->provider), "%s", db_cell(res, 0, 16));
-	snprintf(r->model, sizeof(r->model), "%s", db_cell(res, 0, 17));
+	r->cost_nusd = db_cell_int(res, row, 13, 0);
+	r->pickup = db_cell_int(res, row, 14, 1);
+	snprintf(r->provider, sizeof(r->provider), "%s", db_cell(res, row, 16));
+	snprintf(r->model, sizeof(r->model), "%s", db_cell(res, row, 17));
 
-	model = claim_doc(res, 19);
+	model = claim_doc(res, row, 19);
 	/* The run's route (it overrode the model at creation), else the version's. */
-	if (db_cell(res, 0, 15) != NULL)
-		snprintf(route_id, sizeof(route_id), "%s", db_cell(res, 0, 15));
+	if (db_cell(res, row, 15) != NULL)
+		snprintf(route_id, sizeof(route_id), "%s", db_cell(res, row, 15));
 	else if (json_is_string(json_object_get(model, "route_id")))
 		snprintf(route_id, sizeof(route_id), "%s",
 		    json_string_value(json_object_get(model, "route_id")));
@@ -321,13 +325,13 @@ claim_load(struct executor *ex, const char *id, const char *token)
 		r->params = json_object();
 	}
 	json_decref(model);
-	r->system_prompt = strdup(db_cell(res, 0, 20) != NULL ? db_cell(res, 0, 20) : "");
-	r->tools = claim_doc(res, 21);
+	r->system_prompt = strdup(db_cell(res, row, 20) != NULL ? db_cell(res, row, 20) : "");
+	r->tools = claim_doc(res, row, 21);
 	if (!json_is_array(r->tools)) {
 		json_decref(r->tools);
 		r->tools = json_array();
 	}
-	limits = claim_doc(res, 22);
+	limits = claim_doc(res, row, 22);
 	r->limits.max_steps = claim_jint(limits, "max_steps", 20);
 	r->limits.max_tokens = claim_jint(limits, "max_tokens", 200000);
 	r->limits.timeout_s = claim_jint(limits, "timeout_s", 600);
@@ -339,7 +343,7 @@ claim_load(struct executor *ex, const char *id, const char *token)
 		    : 5000000000LL;
 	}
 	json_decref(limits);
-	retry = claim_doc(res, 23);
+	retry = claim_doc(res, row, 23);
 	r->retry.max_attempts = claim_jint(retry, "max_attempts", 3);
 	r->retry.initial_backoff_ms = claim_jint(retry, "initial_backoff_ms", 500);
 	r->retry.max_backoff_ms = claim_jint(retry, "max_backoff_ms", 30000);
@@ -347,7 +351,7 @@ claim_load(struct executor *ex, const char *id, const char *token)
 	    ? json_number_value(json_object_get(retry, "multiplier"))
 	    : 2.0;
 	json_decref(retry);
-	approval = claim_doc(res, 24);
+	approval = claim_doc(res, row, 24);
 	r->approval_required = json_is_true(json_object_get(approval, "required"));
 	r->approval_tools = json_incref(json_object_get(approval, "before_tools"));
 	if (!json_is_array(r->approval_tools)) {
@@ -355,30 +359,17 @@ claim_load(struct executor *ex, const char *id, const char *token)
 		r->approval_tools = json_array();
 	}
 	json_decref(approval);
-	r->deadline_unix_ms = db_cell_int(res, 0, 18, 0) + r->limits.timeout_s * 1000;
+	r->deadline_unix_ms = db_cell_int(res, row, 18, 0) + r->limits.timeout_s * 1000;
 	if (route_id[0] != '\0')
 		claim_route(ex, r, route_id);
 	claim_provider_defaults(ex, r);
-	db_result_free(res);
-	res = NULL;
-
-	if (claim_history(ex, r) == -1)
-		goto fail;
-	{
-		struct db_param q[3] = { dbp_str(r->id), dbp_str(r->id), DBP_INT(r->step) };
-
-		if (db_query(ex->db, claim_sql_model_calls, q, 3, &cnt) == -1)
-			goto fail;
-	}
-	r->model_calls = db_cell_int(cnt, 0, 0, 0);
-	r->attempt_base = (int)db_cell_int(cnt, 0, 1, 0);
-	db_result_free(cnt);
+	claim_history(r, msgs);
+	for (size_t i = 0; cnt != NULL && i < cnt->nrows; i++)
+		if (strcmp(db_cell(cnt, i, 0), r->id) == 0) {
+			r->model_calls = db_cell_int(cnt, i, 1, 0);
+			r->attempt_base = (int)db_cell_int(cnt, i, 2, 0);
+		}
 	return r;
-fail:
-	log_warnx("msg=\"cannot load claimed run\" run=%s errno=%u", id, db_last_errno(ex->db));
-	db_result_free(res);
-	xrun_free(r);
-	return NULL;
 }
 
 int
@@ -396,18 +387,39 @@ claim_runs(struct executor *ex)
 		log_warnx("msg=\"claim failed\" errno=%u", db_last_errno(ex->db));
 		return 0;
 	}
-	for (int i = 0; i < cb.n; i++) {
-		struct xrun *r = claim_load(ex, cb.ids[i], cb.token);
+	if (cb.n == 0)
+		return 0;
+	{
+		struct db_param p[2] = { dbp_str(ex->owner), dbp_str(cb.token) };
+		struct db_result *res = NULL, *msgs = NULL, *cnt = NULL;
 
-		if (r == NULL)
-			continue;
-		r->next = ex->runs;
-		ex->runs = r;
-		ex->nruns++;
-		ex->claimed++;
-		log_debug("msg=claimed run=%s pickup=%lld step=%lld", r->id, r->pickup, r->step);
-		advance_arm_deadline(r);
-		advance(r);
+		if (db_query(ex->db, claim_sql_load, p, 2, &res) == -1 ||
+		    db_query(ex->db, claim_sql_messages, p, 2, &msgs) == -1 ||
+		    db_query(ex->db, claim_sql_model_calls, p, 2, &cnt) == -1) {
+			/* The leases expire and the runs are claimed again. */
+			log_warnx("msg=\"cannot load claimed runs\" runs=%d errno=%u", cb.n,
+			    db_last_errno(ex->db));
+			db_result_free(res);
+			db_result_free(msgs);
+			return 0;
+		}
+		for (size_t i = 0; i < res->nrows; i++) {
+			struct xrun *r = claim_fill(ex, cb.token, res, i, msgs, cnt);
+
+			if (r == NULL)
+				continue;
+			r->next = ex->runs;
+			ex->runs = r;
+			ex->nruns++;
+			ex->claimed++;
+			log_debug(
+			    "msg=claimed run=%s pickup=%lld step=%lld", r->id, r->pickup, r->step);
+			advance_arm_deadline(r);
+			advance(r);
+		}
+		db_result_free(res);
+		db_result_free(msgs);
+		db_result_free(cnt);
 	}
 	return cb.n;
 }
