@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define DB_STMT_CACHE_MAX 256
-#define DB_PARAMS_MAX 64
+#define DB_PARAMS_MAX 128
 #define DB_TXN_ATTEMPTS 5
 
 struct db_stmt {

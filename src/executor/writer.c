@@ -260,6 +260,28 @@ wr_status(struct db *db, struct xrun *r, struct evlog_batch *b, const json_t *v)
 	return runops_release(db, b, r->id, NULL);
 }
 
+/* The run's queued events, in queue order, in as few statements as possible. */
+static int
+wr_events(struct db *db, struct xrun *r, struct evlog_batch *b)
+{
+	const char *types[EVLOG_MULTI_MAX];
+	const json_t *datas[EVLOG_MULTI_MAX];
+	size_t n = 0;
+
+	for (struct xop *op = r->ops; op != NULL; op = op->next) {
+		if (op->kind != XOP_EVENT)
+			continue;
+		types[n] = wr_str(op->v, "type");
+		datas[n] = json_object_get(op->v, "data");
+		if (++n == EVLOG_MULTI_MAX) {
+			if (evlog_add_many(db, b, r->id, n, types, datas) == -1)
+				return -1;
+			n = 0;
+		}
+	}
+	return n > 0 ? evlog_add_many(db, b, r->id, n, types, datas) : 0;
+}
+
 /* Applies one run's ops inside the caller's transaction. 0, 1 (fenced) or -1. */
 static int
 wr_apply_run(struct db *db, struct xrun *r)
@@ -281,8 +303,7 @@ wr_apply_run(struct db *db, struct xrun *r)
 
 		switch (op->kind) {
 		case XOP_EVENT:
-			rc = evlog_add(db, &b, r->id, wr_str(op->v, "type"),
-			    json_object_get(op->v, "data"), wr_str(op->v, "dedup"), NULL);
+			/* Events go in together below, in order, in multi-row INSERTs. */
 			break;
 		case XOP_MESSAGE: rc = wr_message(db, r, op->v); break;
 		case XOP_STEP: rc = wr_step(db, r, op->v); break;
@@ -293,6 +314,8 @@ wr_apply_run(struct db *db, struct xrun *r)
 		if (rc == -1)
 			return -1;
 	}
+	if (wr_events(db, r, &b) == -1)
+		return -1;
 	return evlog_finish(db, &b);
 }
 
