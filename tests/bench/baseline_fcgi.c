@@ -161,7 +161,8 @@ valid_id(const char *id)
 	if (n != 36)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f') || id[i] == '-'))
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f') ||
+			id[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -341,6 +342,7 @@ main(int argc, char **argv)
 	(void)unlink(listen);
 	return 0;
 usage:
-	fprintf(stderr, "usage: baseline_fcgi -l SOCKET -w WORKERS -S MYSQL_SOCKET -u USER [-p PASSWORD]\n");
+	fprintf(stderr,
+	    "usage: baseline_fcgi -l SOCKET -w WORKERS -S MYSQL_SOCKET -u USER [-p PASSWORD]\n");
 	return 2;
 }

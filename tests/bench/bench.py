@@ -870,10 +870,11 @@ def fanout_phase(s, h, key, agent, prompt, tool, count, window, warmup):
     cm = CpuMeter(groups).start()
     peak = {"stream": 0, "nginx": 0}
     with Perf(os.path.join(s.dir, "perf-fanout-%d" % count)):
+        window_deadline = time.monotonic() + window + 60
         while "end" not in got:
             peak["stream"] = max(peak["stream"], rss_kb(spid))
             peak["nginx"] = max(peak["nginx"], sum(rss_kb(p) for p in s.nginx_workers()))
-            if client.poll() is not None and "end" not in got:
+            if client.poll() is not None or time.monotonic() > window_deadline:
                 break
             time.sleep(0.2)
     cm.stop()

@@ -32,7 +32,14 @@
 
 #define LINE_MAX_BYTES (1024 * 1024) /* longer lines keep their first MiB */
 
-enum cstate { C_IDLE, C_CONNECTING, C_SENT, C_STREAMING, C_DONE, C_FAILED };
+enum cstate {
+	C_IDLE,
+	C_CONNECTING,
+	C_SENT,
+	C_STREAMING,
+	C_DONE,
+	C_FAILED
+};
 
 struct conn {
 	int fd;
@@ -121,8 +128,8 @@ on_line(struct conn *c, const char *line, size_t n)
 		return;
 	/* The last created_at on the line is the event's own (data may hold others). */
 	p = NULL;
-	for (const char *q = line; (q = memmem(q, n - (size_t)(q - line), key, sizeof(key) - 1)) != NULL;
-	     q++)
+	for (const char *q = line;
+	     (q = memmem(q, n - (size_t)(q - line), key, sizeof(key) - 1)) != NULL; q++)
 		p = q;
 	if (p == NULL)
 		return;
@@ -303,13 +310,15 @@ main(int argc, char **argv)
 			struct conn *c = evs[i].data.ptr;
 			char buf[65536];
 
-			if (c->st == C_CONNECTING && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+			if (c->st == C_CONNECTING &&
+			    (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 				int err = 0;
 				socklen_t len = sizeof(err);
 				struct epoll_event ev;
 
 				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-				if (err != 0 || send(c->fd, req, (size_t)reqlen, MSG_NOSIGNAL) != reqlen) {
+				if (err != 0 ||
+				    send(c->fd, req, (size_t)reqlen, MSG_NOSIGNAL) != reqlen) {
 					c->st = C_FAILED;
 					failed++;
 					inflight--;
@@ -382,8 +391,8 @@ main(int argc, char **argv)
 		    nlat ? lat[nlat - 1] : -1, nlat ? lat[0] : -1, mean);
 	}
 	for (int i = 0; i < n; i++) {
-		if (cs[i].fd > 0 && (cs[i].st == C_STREAMING || cs[i].st == C_SENT ||
-		                        cs[i].st == C_CONNECTING))
+		if (cs[i].fd > 0 &&
+		    (cs[i].st == C_STREAMING || cs[i].st == C_SENT || cs[i].st == C_CONNECTING))
 			close(cs[i].fd);
 		free(cs[i].line);
 	}
@@ -391,7 +400,8 @@ main(int argc, char **argv)
 	free(lat);
 	return 0;
 usage:
-	fprintf(stderr, "usage: sse_listen -p PORT -P PATH -k KEY -n N [-c PARALLEL] [-W WARMUP_S] "
-			"[-d DURATION_S] [-T CONNECT_TIMEOUT_S]\n");
+	fprintf(stderr,
+	    "usage: sse_listen -p PORT -P PATH -k KEY -n N [-c PARALLEL] [-W WARMUP_S] "
+	    "[-d DURATION_S] [-T CONNECT_TIMEOUT_S]\n");
 	return 2;
 }
