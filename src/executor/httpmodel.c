@@ -109,16 +109,6 @@ hm_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static size_t
-hm_header(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct xrun *r = arg;
-	size_t n = size * nmemb;
-
-	xrun_retry_after(r, data, n);
-	return n;
-}
-
 static void
 hm_done(void *arg, CURLcode rc, long status)
 {
@@ -216,7 +206,7 @@ httpmodel_start(struct xrun *r)
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->reqbody);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, hm_write);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, hm_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, xrun_header_cb);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, (long)HTTPMODEL_CONNECT_TIMEOUT_S);
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);

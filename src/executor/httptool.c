@@ -49,16 +49,6 @@ ht_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static size_t
-ht_header(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct xrun *r = arg;
-	size_t n = size * nmemb;
-
-	xrun_retry_after(r, data, n);
-	return n;
-}
-
 static void
 ht_done(void *arg, CURLcode rc, long status)
 {
@@ -141,7 +131,7 @@ httptool_start(struct xrun *r, const json_t *tool, const json_t *call)
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->reqbody);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, ht_write);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, ht_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, xrun_header_cb);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, ht_opensocket);
 	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, r);

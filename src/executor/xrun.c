@@ -119,3 +119,10 @@ xrun_retry_after(struct xrun *r, const char *line, size_t n)
 	if (end != buf && secs >= 0 && secs < 86400)
 		r->retry_after_ms = (long)(secs * 1000);
 }
+
+size_t
+xrun_header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	xrun_retry_after(arg, data, size * nmemb);
+	return size * nmemb;
+}

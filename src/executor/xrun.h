@@ -142,6 +142,8 @@ void xrun_ops_clear(struct xrun *r);
  * header callback gives it) into r->retry_after_ms; other lines are ignored.
  */
 void xrun_retry_after(struct xrun *r, const char *line, size_t n);
+/* curl's CURLOPT_HEADERFUNCTION for model and tool calls (arg: the xrun). */
+size_t xrun_header_cb(char *data, size_t size, size_t nmemb, void *arg);
 
 /* Frees everything the run holds (transfers must be stopped first). */
 void xrun_free(struct xrun *r);
