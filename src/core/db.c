@@ -13,8 +13,13 @@
 #include "config.h"
 #include "log.h"
 
-#define DB_STMT_CACHE_MAX 256
-#define DB_PARAMS_MAX 128
+#define DB_STMT_CACHE_MAX 512
+/*
+ * Multi-row statements (dbrows.h) bind thousands of values; binds for up to
+ * DB_PARAMS_STACK of them live on the stack, more are allocated.
+ */
+#define DB_PARAMS_STACK 64
+#define DB_PARAMS_MAX 8192
 #define DB_TXN_ATTEMPTS 5
 
 struct db_stmt {
@@ -290,8 +295,8 @@ static int
 db_run(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
     struct db_result **res)
 {
-	MYSQL_BIND bind[DB_PARAMS_MAX];
-	unsigned long lens[DB_PARAMS_MAX];
+	MYSQL_BIND bind_stack[DB_PARAMS_STACK], *bind = bind_stack;
+	unsigned long lens_stack[DB_PARAMS_STACK], *lens = lens_stack;
 	MYSQL_STMT *st;
 	int rc = -1;
 
@@ -310,6 +315,14 @@ db_run(struct db *db, const char *sql, const struct db_param *params, size_t npa
 		db_set_error(db, 0, "parameter count mismatch");
 		db_stmt_release(db, st);
 		return -1;
+	}
+	if (nparams > DB_PARAMS_STACK) {
+		bind = malloc(nparams * sizeof(*bind));
+		lens = malloc(nparams * sizeof(*lens));
+		if (bind == NULL || lens == NULL) {
+			db_set_error(db, 0, "out of memory");
+			goto out;
+		}
 	}
 	memset(bind, 0, sizeof(bind[0]) * (nparams ? nparams : 1));
 	for (size_t i = 0; i < nparams; i++) {
@@ -345,6 +358,10 @@ db_run(struct db *db, const char *sql, const struct db_param *params, size_t npa
 	}
 	rc = 0;
 out:
+	if (bind != bind_stack) {
+		free(bind);
+		free(lens);
+	}
 	/* The connection may have been dropped (and the cache with it) on error. */
 	if (db->conn != NULL)
 		db_stmt_release(db, st);

@@ -69,66 +69,6 @@ evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *
 	return 0;
 }
 
-/*
- * The multi-row INSERT for k rows, built once from constant fragments (no
- * input ever reaches SQL text); each k is its own prepared statement.
- */
-static const char *
-evlog_multi_sql(size_t k)
-{
-	static char sql[EVLOG_MULTI_MAX + 1][160 + EVLOG_MULTI_MAX * 32];
-	static const char head[] = "INSERT INTO events (session_id, seq, workspace_id, run_id,"
-				   " type, data, created_at) VALUES ";
-	static const char row[] = "(?, ?, ?, ?, ?, ?, NOW(3))";
-
-	if (sql[k][0] == '\0') {
-		size_t o = 0;
-
-		memcpy(sql[k], head, sizeof(head) - 1);
-		o = sizeof(head) - 1;
-		for (size_t i = 0; i < k; i++) {
-			if (i > 0)
-				sql[k][o++] = ',';
-			memcpy(sql[k] + o, row, sizeof(row) - 1);
-			o += sizeof(row) - 1;
-		}
-		sql[k][o] = '\0';
-	}
-	return sql[k];
-}
-
-int
-evlog_add_many(struct db *db, struct evlog_batch *b, const char *run_id, size_t n,
-    const char *const *types, const json_t *const *datas)
-{
-	while (n > 0) {
-		size_t k = n < EVLOG_MULTI_MAX ? n : EVLOG_MULTI_MAX;
-		struct db_param p[EVLOG_MULTI_MAX * 6];
-		char *texts[EVLOG_MULTI_MAX];
-		int rc;
-
-		for (size_t i = 0; i < k; i++) {
-			texts[i] = json_dumps(datas[i], JSON_COMPACT | JSON_REAL_PRECISION(15));
-			p[i * 6] = dbp_str(b->session_id);
-			p[i * 6 + 1] = DBP_INT(b->next_seq + (long long)i);
-			p[i * 6 + 2] = dbp_str(b->workspace_id);
-			p[i * 6 + 3] = dbp_str(run_id);
-			p[i * 6 + 4] = dbp_str(types[i]);
-			p[i * 6 + 5] = dbp_str(texts[i] != NULL ? texts[i] : "{}");
-		}
-		rc = db_query(db, evlog_multi_sql(k), p, k * 6, NULL);
-		for (size_t i = 0; i < k; i++)
-			free(texts[i]);
-		if (rc == -1)
-			return -1;
-		b->next_seq += (long long)k;
-		types += k;
-		datas += k;
-		n -= k;
-	}
-	return 0;
-}
-
 int
 evlog_finish(struct db *db, struct evlog_batch *b)
 {

@@ -42,16 +42,6 @@ int evlog_begin(
 int evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *type,
     const json_t *data, const char *dedup_key, long long *seq_out);
 
-/*
- * Appends n events of one run in as few statements as possible (multi-row
- * INSERTs of up to EVLOG_MULTI_MAX rows), without dedup keys: for writers
- * whose events are never re-sent (the executor's, fenced by its lease).
- * types and datas are borrowed. 0 or -1.
- */
-#define EVLOG_MULTI_MAX 16
-int evlog_add_many(struct db *db, struct evlog_batch *b, const char *run_id, size_t n,
-    const char *const *types, const json_t *const *datas);
-
 /* Stores the new last_seq (when anything was added). 0 or -1. */
 int evlog_finish(struct db *db, struct evlog_batch *b);
 

@@ -1,0 +1,180 @@
+#include "dbrows.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *
+dbrows_sql(struct dbrows_template *tpl, size_t k)
+{
+	size_t slot = 0, hl, rl, sl, tl, len;
+	char *sql, *o;
+
+	while (slot < DBROWS_SIZES && ((size_t)1 << slot) != k)
+		slot++;
+	if (slot == DBROWS_SIZES)
+		return NULL;
+	if (tpl->sql[slot] != NULL)
+		return tpl->sql[slot];
+	hl = strlen(tpl->head);
+	rl = strlen(tpl->row);
+	sl = strlen(tpl->sep);
+	tl = strlen(tpl->tail);
+	len = hl + k * rl + (k - 1) * sl + tl;
+	if ((sql = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(sql, tpl->head, hl);
+	o = sql + hl;
+	for (size_t i = 0; i < k; i++) {
+		if (i > 0) {
+			memcpy(o, tpl->sep, sl);
+			o += sl;
+		}
+		memcpy(o, tpl->row, rl);
+		o += rl;
+	}
+	memcpy(o, tpl->tail, tl);
+	o[tl] = '\0';
+	/* Kept for the life of the process: the connection caches it by address. */
+	tpl->sql[slot] = sql;
+	return sql;
+}
+
+void
+dbrows_init(struct dbrows *r, struct dbrows_template *tpl)
+{
+	memset(r, 0, sizeof(*r));
+	r->tpl = tpl;
+}
+
+void
+dbrows_free(struct dbrows *r)
+{
+	for (size_t i = 0; i < r->nowned; i++)
+		free(r->owned[i]);
+	free(r->owned);
+	free(r->p);
+	free(r->bytes);
+	memset(r, 0, sizeof(*r));
+}
+
+static size_t
+dbrows_value_bytes(const struct db_param *v)
+{
+	return v->type == DB_P_STR || v->type == DB_P_BLOB ? v->len : sizeof(long long);
+}
+
+int
+dbrows_add(struct dbrows *r, const struct db_param *values)
+{
+	size_t nc = r->tpl->ncols, bytes = 0;
+
+	if (r->oom)
+		return -1;
+	if (r->nrows == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct db_param *p = realloc(r->p, cap * nc * sizeof(*p));
+		size_t *b;
+
+		if (p == NULL) {
+			r->oom = 1;
+			return -1;
+		}
+		r->p = p;
+		if ((b = realloc(r->bytes, cap * sizeof(*b))) == NULL) {
+			r->oom = 1;
+			return -1;
+		}
+		r->bytes = b;
+		r->cap = cap;
+	}
+	memcpy(r->p + r->nrows * nc, values, nc * sizeof(*values));
+	for (size_t i = 0; i < nc; i++)
+		bytes += dbrows_value_bytes(&values[i]);
+	r->bytes[r->nrows++] = bytes;
+	return 0;
+}
+
+char *
+dbrows_keep(struct dbrows *r, char *s)
+{
+	if (s == NULL)
+		return NULL;
+	if (r->nowned == r->owncap) {
+		size_t cap = r->owncap ? r->owncap * 2 : 16;
+		char **o = realloc(r->owned, cap * sizeof(*o));
+
+		if (o == NULL) {
+			free(s);
+			r->oom = 1;
+			return NULL;
+		}
+		r->owned = o;
+		r->owncap = cap;
+	}
+	r->owned[r->nowned++] = s;
+	return s;
+}
+
+/* Rows in the next chunk: a power of two, within the row and byte caps. */
+static size_t
+dbrows_chunk(const struct dbrows *r, size_t from)
+{
+	size_t left = r->nrows - from, k = DBROWS_CHUNK_MAX, bytes = 0;
+
+	while (k > left)
+		k /= 2;
+	for (size_t i = 0; i < k; i++)
+		bytes += r->bytes[from + i];
+	while (k > 1 && bytes > DBROWS_CHUNK_BYTES) {
+		k /= 2;
+		bytes = 0;
+		for (size_t i = 0; i < k; i++)
+			bytes += r->bytes[from + i];
+	}
+	return k;
+}
+
+int
+dbrows_exec(struct db *db, struct dbrows *r, const struct db_param *head,
+    int (*on_res)(const struct db_result *res, void *arg), void *arg, unsigned long long *affected)
+{
+	size_t nh = r->tpl->nhead, nc = r->tpl->ncols, from = 0;
+	struct db_param *p = NULL;
+	int rc = -1;
+
+	if (affected != NULL)
+		*affected = 0;
+	if (r->oom)
+		return -1;
+	if (r->nrows == 0)
+		return 0;
+	if ((p = malloc((nh + DBROWS_CHUNK_MAX * nc) * sizeof(*p))) == NULL)
+		return -1;
+	if (nh > 0)
+		memcpy(p, head, nh * sizeof(*p));
+	while (from < r->nrows) {
+		size_t k = dbrows_chunk(r, from);
+		const char *sql = dbrows_sql(r->tpl, k);
+		struct db_result *res = NULL;
+
+		if (sql == NULL)
+			goto out;
+		memcpy(p + nh, r->p + from * nc, k * nc * sizeof(*p));
+		if (db_query(db, sql, p, nh + k * nc, on_res != NULL ? &res : NULL) == -1)
+			goto out;
+		if (affected != NULL)
+			*affected += db_affected(db);
+		if (on_res != NULL) {
+			int cb = on_res(res, arg);
+
+			db_result_free(res);
+			if (cb == -1)
+				goto out;
+		}
+		from += k;
+	}
+	rc = 0;
+out:
+	free(p);
+	return rc;
+}
