@@ -580,6 +580,16 @@ model_done(struct xrun *r)
 	r->cost_nusd += cost;
 	r->phase = XR_COMMIT;
 	r->commit_pending = 1;
+	/*
+	 * A reply without tool calls ends the run, and nothing leaves the
+	 * executor before that end: the terminal status may commit with the
+	 * step (one flush, not two). A tool call waits for its step's commit.
+	 */
+	if (r->tool_calls == NULL || json_array_size(r->tool_calls) == 0) {
+		r->phase = XR_IDLE;
+		r->attempt_base = 0;
+		advance(r);
+	}
 }
 
 /* Back-off before attempt n+1: initial × multiplier^(n−1), capped, full jitter. */

@@ -16,21 +16,23 @@
 
 #include "../core/config.h"
 #include "../core/db.h"
+#include "../core/dbrows.h"
 #include "../core/jsonv.h"
 #include "../core/log.h"
 #include "../core/secretbox.h"
 #include "executor.h"
 #include "xrun.h"
 
-#define CLAIM_BATCH_MAX 64
 #define CLAIM_LOOKAHEAD 4
 
 static const char claim_sql_pick[] = "SELECT id, workspace_id FROM runs WHERE runnable_at <= NOW(3)"
 				     " ORDER BY runnable_at LIMIT ? FOR UPDATE SKIP LOCKED";
-static const char claim_sql_take[] =
+/* The runs taken, all in one statement per chunk (dbrows.h). */
+static struct dbrows_template claim_t_take = DBROWS_TEMPLATE(
     "UPDATE runs SET owner = ?, lease_token = ?,"
     " lease_until = NOW(3) + INTERVAL ? SECOND, runnable_at = NOW(3) + INTERVAL ? SECOND,"
-    " attempts = attempts + 1 WHERE id = ?";
+    " attempts = attempts + 1 WHERE id IN (",
+    "?", ", ", ")", 4, 1);
 static const char claim_sql_heartbeat[] =
     "UPDATE runs SET lease_until = NOW(3) + INTERVAL ? SECOND,"
     " runnable_at = NOW(3) + INTERVAL ? SECOND WHERE owner = ? AND lease_token IS NOT NULL";
@@ -64,6 +66,12 @@ static const char claim_sql_route[] =
     "SELECT base_url, api_key_ciphertext, api_key_nonce FROM routes"
     " WHERE workspace_id = ? AND id = ?";
 
+/* Runs held per workspace: counted once per claim, not once per candidate. */
+struct claim_wsload {
+	char ws[ID_BUFSZ];
+	long long n;
+};
+
 struct claim_batch {
 	struct executor *ex;
 	int want;
@@ -71,19 +79,48 @@ struct claim_batch {
 	char ids[CLAIM_BATCH_MAX][ID_BUFSZ];
 	char ws[CLAIM_BATCH_MAX][ID_BUFSZ];
 	char token[ID_BUFSZ];
+	struct claim_wsload *load; /* distinct workspaces of held + taken runs */
+	size_t nload, loadcap;
 };
 
-/* Runs of workspace ws this executor holds, plus those taken so far in this batch. */
-static int
-claim_ws_load(const struct claim_batch *cb, const char *ws)
+/* The load slot of workspace ws (added at 0 when new), or NULL on OOM. */
+static struct claim_wsload *
+claim_ws_slot(struct claim_batch *cb, const char *ws)
 {
-	int n = 0;
+	for (size_t i = 0; i < cb->nload; i++)
+		if (strcmp(cb->load[i].ws, ws) == 0)
+			return &cb->load[i];
+	if (cb->nload == cb->loadcap) {
+		size_t cap = cb->loadcap ? cb->loadcap * 2 : 8;
+		struct claim_wsload *l = realloc(cb->load, cap * sizeof(*l));
 
-	for (const struct xrun *r = cb->ex->runs; r != NULL; r = r->next)
-		n += strcmp(r->workspace_id, ws) == 0;
-	for (int i = 0; i < cb->n; i++)
-		n += strcmp(cb->ws[i], ws) == 0;
-	return n;
+		if (l == NULL)
+			return NULL;
+		cb->load = l;
+		cb->loadcap = cap;
+	}
+	snprintf(cb->load[cb->nload].ws, ID_BUFSZ, "%s", ws);
+	cb->load[cb->nload].n = 0;
+	return &cb->load[cb->nload++];
+}
+
+/* Counts the held runs per workspace (a claim transaction may be re-run). */
+static int
+claim_ws_count(struct claim_batch *cb)
+{
+	const struct xrun *last = NULL;
+	struct claim_wsload *slot = NULL;
+
+	cb->nload = 0;
+	for (const struct xrun *r = cb->ex->runs; r != NULL; r = r->next) {
+		/* Runs of one workspace tend to sit together: skip the search. */
+		if (last == NULL || strcmp(last->workspace_id, r->workspace_id) != 0)
+			if ((slot = claim_ws_slot(cb, r->workspace_id)) == NULL)
+				return -1;
+		slot->n++;
+		last = r;
+	}
+	return 0;
 }
 
 static int
@@ -92,10 +129,14 @@ claim_txn(struct db *db, void *arg)
 	struct claim_batch *cb = arg;
 	struct executor *ex = cb->ex;
 	struct db_result *res;
-	struct db_param p[5];
+	struct db_param p[4];
+	struct dbrows take;
 	long long lease = ex->cfg->executor_lease_s;
+	int rc;
 
 	cb->n = 0;
+	if (claim_ws_count(cb) == -1)
+		return -1;
 	/*
 	 * Look further than we take, so a workspace at its concurrency limit
 	 * does not hide the others' runs behind it; rows passed over are only
@@ -105,26 +146,32 @@ claim_txn(struct db *db, void *arg)
 	if (db_query(db, claim_sql_pick, p, 1, &res) == -1)
 		return -1;
 	id_new(cb->token);
+	dbrows_init(&take, &claim_t_take);
 	for (size_t i = 0; i < res->nrows && cb->n < cb->want; i++) {
 		const char *ws = db_cell(res, i, 1);
+		struct claim_wsload *load = claim_ws_slot(cb, ws);
+		struct db_param id;
 
-		if (claim_ws_load(cb, ws) >= ex->cfg->executor_workspace_concurrency)
+		if (load == NULL)
+			break;
+		if (load->n >= ex->cfg->executor_workspace_concurrency)
 			continue;
+		load->n++;
 		snprintf(cb->ids[cb->n], ID_BUFSZ, "%s", db_cell(res, i, 0));
 		snprintf(cb->ws[cb->n], ID_BUFSZ, "%s", ws);
-		p[0] = dbp_str(ex->owner);
-		p[1] = dbp_str(cb->token);
-		p[2] = DBP_INT(lease);
-		p[3] = DBP_INT(lease);
-		p[4] = dbp_str(cb->ids[cb->n]);
-		if (db_query(db, claim_sql_take, p, 5, NULL) == -1) {
-			db_result_free(res);
-			return -1;
-		}
+		id = dbp_str(cb->ids[cb->n]);
+		if (dbrows_add(&take, &id) == -1)
+			break;
 		cb->n++;
 	}
 	db_result_free(res);
-	return 0;
+	p[0] = dbp_str(ex->owner);
+	p[1] = dbp_str(cb->token);
+	p[2] = DBP_INT(lease);
+	p[3] = DBP_INT(lease);
+	rc = dbrows_exec(db, &take, p, NULL, NULL, NULL);
+	dbrows_free(&take);
+	return rc;
 }
 
 static json_t *
@@ -376,14 +423,16 @@ int
 claim_runs(struct executor *ex)
 {
 	struct claim_batch cb;
-	int room = (int)ex->cfg->executor_capacity - ex->nruns;
+	int room = (int)ex->cfg->executor_capacity - ex->nruns, rc;
 
 	if (room <= 0)
 		return 0;
 	memset(&cb, 0, sizeof(cb));
 	cb.ex = ex;
 	cb.want = room < CLAIM_BATCH_MAX ? room : CLAIM_BATCH_MAX;
-	if (db_txn(ex->db, claim_txn, &cb) != 0) {
+	rc = db_txn(ex->db, claim_txn, &cb);
+	free(cb.load);
+	if (rc != 0) {
 		log_warnx("msg=\"claim failed\" errno=%u", db_last_errno(ex->db));
 		return 0;
 	}

@@ -27,6 +27,11 @@ struct executor {
 };
 
 /* claim.c */
+/*
+ * Runs taken per claim: a claim is a few set-based statements whatever its
+ * size, so large batches let thousands of runs start within seconds.
+ */
+#define CLAIM_BATCH_MAX 512
 /* Claims up to the free capacity and starts each claimed run. Returns how many. */
 int claim_runs(struct executor *ex);
 /* Renews every lease this executor holds: one statement. */

@@ -114,7 +114,7 @@ executor_loop(struct executor *ex)
 			ex->want_claim = 0;
 			ex->last_claim_ms = now;
 			/* A full batch means there may be more waiting. */
-			if (claim_runs(ex) >= 64)
+			if (claim_runs(ex) >= CLAIM_BATCH_MAX)
 				ex->want_claim = 1;
 		}
 	}
