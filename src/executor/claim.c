@@ -56,8 +56,8 @@ static const char claim_sql_load[] =
  */
 static const char claim_sql_messages[] =
     "SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.tool_name, m.run_id,"
-    " m.session_id FROM messages m JOIN runs r ON r.session_id = m.session_id"
-    " WHERE r.owner = ? AND r.lease_token = ? ORDER BY m.session_id, m.id";
+    " m.session_id, m.id FROM messages m JOIN runs r ON r.session_id = m.session_id"
+    " WHERE r.owner = ? AND r.lease_token = ?";
 static const char claim_sql_model_calls[] =
     "SELECT s.run_id, SUM(s.kind = 'llm'), MAX(IF(s.step_index = r.steps, s.attempt, 0))"
     " FROM steps s JOIN runs r ON r.id = s.run_id"
@@ -229,14 +229,68 @@ claim_close_dangling(struct xrun *r)
 	}
 }
 
+/*
+ * The batch's messages in (session, id) order, sorted here rather than by
+ * the server: an ORDER BY over LONGTEXT rows makes MariaDB sort through an
+ * on-disk temporary table (tens of milliseconds for a large batch).
+ */
+struct claim_msgs {
+	const struct db_result *res;
+	size_t *order; /* row numbers, sorted */
+};
+
+static const struct db_result *claim_sort_res;
+
+static int
+claim_cmp_msg(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(db_cell(claim_sort_res, x, 6), db_cell(claim_sort_res, y, 6));
+
+	return c != 0 ? c : strcmp(db_cell(claim_sort_res, x, 7), db_cell(claim_sort_res, y, 7));
+}
+
+static int
+claim_msgs_sort(struct claim_msgs *m, const struct db_result *res)
+{
+	m->res = res;
+	if ((m->order = calloc(res->nrows ? res->nrows : 1, sizeof(*m->order))) == NULL)
+		return -1;
+	for (size_t i = 0; i < res->nrows; i++)
+		m->order[i] = i;
+	claim_sort_res = res;
+	qsort(m->order, res->nrows, sizeof(*m->order), claim_cmp_msg);
+	claim_sort_res = NULL;
+	return 0;
+}
+
+/* Position in m->order of the session's first message (nrows when none). */
+static size_t
+claim_msgs_first(const struct claim_msgs *m, const char *session_id)
+{
+	size_t lo = 0, hi = m->res->nrows;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(db_cell(m->res, m->order[mid], 6), session_id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The conversation as the providers take it (llm.h), from the batch's messages. */
 static void
-claim_history(struct xrun *r, const struct db_result *res)
+claim_history(struct xrun *r, const struct claim_msgs *msgs)
 {
+	const struct db_result *res = msgs->res;
 	int own_seen = 0;
 
 	r->history = json_array();
-	for (size_t i = 0; res != NULL && i < res->nrows; i++) {
+	for (size_t k = claim_msgs_first(msgs, r->session_id); k < res->nrows; k++) {
+		size_t i = msgs->order[k];
 		const char *role = db_cell(res, i, 0);
 		const char *content = db_cell(res, i, 1);
 		const char *run = db_cell(res, i, 5);
@@ -244,7 +298,7 @@ claim_history(struct xrun *r, const struct db_result *res)
 		json_t *m;
 
 		if (strcmp(db_cell(res, i, 6), r->session_id) != 0)
-			continue;
+			break;
 		m = json_pack(
 		    "{s:s, s:s}", "role", role, "content", content != NULL ? content : "");
 		if (strcmp(role, "assistant") == 0 && db_cell(res, i, 2) != NULL) {
@@ -326,7 +380,7 @@ claim_provider_defaults(struct executor *ex, struct xrun *r)
  */
 static struct xrun *
 claim_fill(struct executor *ex, const char *token, const struct db_result *res, size_t row,
-    const struct db_result *msgs, const struct db_result *cnt)
+    const struct claim_msgs *msgs, const struct db_result *cnt)
 {
 	const char *id = db_cell(res, row, 25);
 	struct xrun *r;
@@ -441,19 +495,22 @@ claim_runs(struct executor *ex)
 	{
 		struct db_param p[2] = { dbp_str(ex->owner), dbp_str(cb.token) };
 		struct db_result *res = NULL, *msgs = NULL, *cnt = NULL;
+		struct claim_msgs sorted = { NULL, NULL };
 
 		if (db_query(ex->db, claim_sql_load, p, 2, &res) == -1 ||
 		    db_query(ex->db, claim_sql_messages, p, 2, &msgs) == -1 ||
-		    db_query(ex->db, claim_sql_model_calls, p, 2, &cnt) == -1) {
+		    db_query(ex->db, claim_sql_model_calls, p, 2, &cnt) == -1 ||
+		    claim_msgs_sort(&sorted, msgs) == -1) {
 			/* The leases expire and the runs are claimed again. */
 			log_warnx("msg=\"cannot load claimed runs\" runs=%d errno=%u", cb.n,
 			    db_last_errno(ex->db));
 			db_result_free(res);
 			db_result_free(msgs);
+			db_result_free(cnt);
 			return 0;
 		}
 		for (size_t i = 0; i < res->nrows; i++) {
-			struct xrun *r = claim_fill(ex, cb.token, res, i, msgs, cnt);
+			struct xrun *r = claim_fill(ex, cb.token, res, i, &sorted, cnt);
 
 			if (r == NULL)
 				continue;
@@ -466,6 +523,7 @@ claim_runs(struct executor *ex)
 			advance_arm_deadline(r);
 			advance(r);
 		}
+		free(sorted.order);
 		db_result_free(res);
 		db_result_free(msgs);
 		db_result_free(cnt);
