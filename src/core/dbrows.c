@@ -115,6 +115,37 @@ dbrows_keep(struct dbrows *r, char *s)
 	return s;
 }
 
+/* Moves src's rows to the end of *dst (src keeps no rows). 0 or -1. */
+static int
+dbrows_append(struct db_result **dst, struct db_result *src)
+{
+	struct db_result *d = *dst;
+	size_t nc = src->ncols, cells;
+	char **cell;
+	unsigned long *len;
+
+	if (d == NULL) {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			return -1;
+		d->ncols = nc;
+		*dst = d;
+	}
+	if (src->nrows == 0)
+		return 0;
+	cells = (d->nrows + src->nrows) * nc;
+	if ((cell = realloc(d->cell, cells * sizeof(*cell))) == NULL)
+		return -1;
+	d->cell = cell;
+	if ((len = realloc(d->len, cells * sizeof(*len))) == NULL)
+		return -1;
+	d->len = len;
+	memcpy(d->cell + d->nrows * nc, src->cell, src->nrows * nc * sizeof(*cell));
+	memcpy(d->len + d->nrows * nc, src->len, src->nrows * nc * sizeof(*len));
+	d->nrows += src->nrows;
+	src->nrows = 0; /* the cells now belong to d */
+	return 0;
+}
+
 /* Rows in the next chunk: a power of two, within the row and byte caps. */
 static size_t
 dbrows_chunk(const struct dbrows *r, size_t from)
@@ -134,13 +165,19 @@ dbrows_chunk(const struct dbrows *r, size_t from)
 	return k;
 }
 
-int
-dbrows_exec(struct db *db, struct dbrows *r, const struct db_param *head,
-    int (*on_res)(const struct db_result *res, void *arg), void *arg, unsigned long long *affected)
+/*
+ * Sends every chunk; each chunk's result goes to on_res (borrowed) or is
+ * appended to *merged (when merged is set). The one loop of dbrows_exec()
+ * and dbrows_query().
+ */
+static int
+dbrows_run(struct db *db, struct dbrows *r, const struct db_param *head,
+    int (*on_res)(const struct db_result *res, void *arg), void *arg, unsigned long long *affected,
+    struct db_result **merged)
 {
 	size_t nh = r->tpl->nhead, nc = r->tpl->ncols, from = 0;
 	struct db_param *p = NULL;
-	int rc = -1;
+	int want = on_res != NULL || merged != NULL, rc = -1;
 
 	if (affected != NULL)
 		*affected = 0;
@@ -156,25 +193,47 @@ dbrows_exec(struct db *db, struct dbrows *r, const struct db_param *head,
 		size_t k = dbrows_chunk(r, from);
 		const char *sql = dbrows_sql(r->tpl, k);
 		struct db_result *res = NULL;
+		int cb = 0;
 
 		if (sql == NULL)
 			goto out;
 		memcpy(p + nh, r->p + from * nc, k * nc * sizeof(*p));
-		if (db_query(db, sql, p, nh + k * nc, on_res != NULL ? &res : NULL) == -1)
+		if (db_query(db, sql, p, nh + k * nc, want ? &res : NULL) == -1)
 			goto out;
 		if (affected != NULL)
 			*affected += db_affected(db);
-		if (on_res != NULL) {
-			int cb = on_res(res, arg);
-
-			db_result_free(res);
-			if (cb == -1)
-				goto out;
-		}
+		if (on_res != NULL)
+			cb = on_res(res, arg);
+		else if (merged != NULL)
+			cb = dbrows_append(merged, res);
+		db_result_free(res);
+		if (cb == -1)
+			goto out;
 		from += k;
 	}
 	rc = 0;
 out:
 	free(p);
 	return rc;
+}
+
+int
+dbrows_exec(struct db *db, struct dbrows *r, const struct db_param *head,
+    int (*on_res)(const struct db_result *res, void *arg), void *arg, unsigned long long *affected)
+{
+	return dbrows_run(db, r, head, on_res, arg, affected, NULL);
+}
+
+int
+dbrows_query(struct db *db, struct dbrows *r, const struct db_param *head, struct db_result **out)
+{
+	*out = NULL;
+	if (dbrows_run(db, r, head, NULL, NULL, NULL, out) == -1) {
+		db_result_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	if (*out == NULL && (*out = calloc(1, sizeof(**out))) == NULL)
+		return -1;
+	return 0;
 }

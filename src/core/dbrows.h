@@ -78,6 +78,14 @@ char *dbrows_keep(struct dbrows *r, char *s);
 int dbrows_exec(struct db *db, struct dbrows *r, const struct db_param *head,
     int (*on_res)(const struct db_result *res, void *arg), void *arg, unsigned long long *affected);
 
+/*
+ * Like dbrows_exec() for a SELECT: the chunks' rows, in order, in one new
+ * result (*out, freed with db_result_free(); empty when there are no rows).
+ * 0 or -1.
+ */
+int dbrows_query(
+    struct db *db, struct dbrows *r, const struct db_param *head, struct db_result **out);
+
 /* The SQL text for k rows (k a power of two ≤ DBROWS_CHUNK_MAX), or NULL. */
 const char *dbrows_sql(struct dbrows_template *tpl, size_t k);
 

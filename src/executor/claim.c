@@ -41,7 +41,13 @@ static const char claim_sql_cancels[] =
 static const char claim_sql_release_all[] =
     "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
     " runnable_at = NOW(3) WHERE owner = ?";
-static const char claim_sql_load[] =
+/*
+ * A claim's runs are loaded in three set-based reads by primary key (the
+ * ids just taken, the lease token as a guard), their sessions' messages by
+ * session: no per-run statement, and no plan that depends on how many runs
+ * this executor already holds.
+ */
+static struct dbrows_template claim_t_load = DBROWS_TEMPLATE(
     "SELECT r.workspace_id, r.session_id, r.agent_id, r.created_by_user_id, r.status,"
     " r.input, r.resume_input, r.cancel_requested, r.steps, r.prompt_tokens,"
     " r.cached_tokens, r.cache_write_tokens, r.completion_tokens, r.cost_nusd, r.attempts,"
@@ -49,19 +55,16 @@ static const char claim_sql_load[] =
     " CAST(UNIX_TIMESTAMP(COALESCE(r.started_at, NOW(3))) * 1000 AS SIGNED),"
     " v.model, v.system_prompt, v.tools, v.limits, v.retry, v.approval"
     " , r.id FROM runs r JOIN agent_versions v ON v.id = r.agent_version_id"
-    " WHERE r.owner = ? AND r.lease_token = ?";
-/*
- * A claim's runs share one lease token, so each of these loads a whole
- * batch in one statement (the owner index finds this executor's runs).
- */
-static const char claim_sql_messages[] =
-    "SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.tool_name, m.run_id,"
-    " m.session_id, m.id FROM messages m JOIN runs r ON r.session_id = m.session_id"
-    " WHERE r.owner = ? AND r.lease_token = ?";
-static const char claim_sql_model_calls[] =
+    " WHERE r.owner = ? AND r.lease_token = ? AND r.id IN (",
+    "?", ", ", ")", 2, 1);
+static struct dbrows_template claim_t_messages =
+    DBROWS_TEMPLATE("SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.tool_name, m.run_id,"
+		    " m.session_id, m.id FROM messages m WHERE m.session_id IN (",
+	"?", ", ", ")", 0, 1);
+static struct dbrows_template claim_t_model_calls = DBROWS_TEMPLATE(
     "SELECT s.run_id, SUM(s.kind = 'llm'), MAX(IF(s.step_index = r.steps, s.attempt, 0))"
-    " FROM steps s JOIN runs r ON r.id = s.run_id"
-    " WHERE r.owner = ? AND r.lease_token = ? GROUP BY s.run_id";
+    " FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.id IN (",
+    "?", ", ", ") GROUP BY s.run_id", 0, 1);
 static const char claim_sql_route[] =
     "SELECT base_url, api_key_ciphertext, api_key_nonce FROM routes"
     " WHERE workspace_id = ? AND id = ?";
@@ -473,6 +476,59 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 	return r;
 }
 
+static int
+claim_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The batch's runs (*res), their sessions' messages and their step counts. */
+static int
+claim_load(struct executor *ex, const struct claim_batch *cb, struct db_result **res,
+    struct db_result **msgs, struct db_result **cnt)
+{
+	struct db_param head[2] = { dbp_str(ex->owner), dbp_str(cb->token) };
+	struct dbrows load, sess, calls;
+	const char **sids = NULL;
+	size_t nsids = 0;
+	int rc = -1;
+
+	dbrows_init(&load, &claim_t_load);
+	dbrows_init(&sess, &claim_t_messages);
+	dbrows_init(&calls, &claim_t_model_calls);
+	for (int i = 0; i < cb->n; i++) {
+		struct db_param id = dbp_str(cb->ids[i]);
+
+		if (dbrows_add(&load, &id) == -1 || dbrows_add(&calls, &id) == -1)
+			goto out;
+	}
+	if (dbrows_query(ex->db, &load, head, res) == -1 ||
+	    dbrows_query(ex->db, &calls, NULL, cnt) == -1)
+		goto out;
+	/* Each session once, so no chunk returns a message another one did. */
+	if ((sids = calloc((*res)->nrows + 1, sizeof(*sids))) == NULL)
+		goto out;
+	for (size_t i = 0; i < (*res)->nrows; i++)
+		sids[i] = db_cell(*res, i, 1);
+	qsort(sids, (*res)->nrows, sizeof(*sids), claim_cmp_str);
+	for (size_t i = 0; i < (*res)->nrows; i++) {
+		struct db_param id = dbp_str(sids[i]);
+
+		if (nsids > 0 && strcmp(sids[nsids - 1], sids[i]) == 0)
+			continue;
+		sids[nsids++] = sids[i];
+		if (dbrows_add(&sess, &id) == -1)
+			goto out;
+	}
+	rc = dbrows_query(ex->db, &sess, NULL, msgs);
+out:
+	free(sids);
+	dbrows_free(&load);
+	dbrows_free(&sess);
+	dbrows_free(&calls);
+	return rc;
+}
+
 int
 claim_runs(struct executor *ex)
 {
@@ -493,13 +549,10 @@ claim_runs(struct executor *ex)
 	if (cb.n == 0)
 		return 0;
 	{
-		struct db_param p[2] = { dbp_str(ex->owner), dbp_str(cb.token) };
 		struct db_result *res = NULL, *msgs = NULL, *cnt = NULL;
 		struct claim_msgs sorted = { NULL, NULL };
 
-		if (db_query(ex->db, claim_sql_load, p, 2, &res) == -1 ||
-		    db_query(ex->db, claim_sql_messages, p, 2, &msgs) == -1 ||
-		    db_query(ex->db, claim_sql_model_calls, p, 2, &cnt) == -1 ||
+		if (claim_load(ex, &cb, &res, &msgs, &cnt) == -1 ||
 		    claim_msgs_sort(&sorted, msgs) == -1) {
 			/* The leases expire and the runs are claimed again. */
 			log_warnx("msg=\"cannot load claimed runs\" runs=%d errno=%u", cb.n,
