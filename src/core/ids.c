@@ -6,8 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-static uint64_t ids_last_ms;
-static uint16_t ids_last_seq;
+/* Per thread: ids stay ordered within each thread (the executor writes on two). */
+static _Thread_local uint64_t ids_last_ms;
+static _Thread_local uint16_t ids_last_seq;
 
 void
 id_from_parts(char out[ID_BUFSZ], uint64_t unix_ms, uint16_t rand_a, const unsigned char rand_b[8])

@@ -9,11 +9,13 @@
 struct config;
 struct db;
 struct loop;
+struct writer;
 struct xrun;
 
 struct executor {
 	const struct config *cfg;
-	struct db *db;
+	struct db *db; /* the loop thread's connection (claims, leases) */
+	struct writer *writer;
 	struct loop *loop;
 	char owner[128]; /* host:pid:random, written into runs.owner */
 	struct xrun *runs;
@@ -41,8 +43,16 @@ void claim_check_cancels(struct executor *ex);
 /* Gives every held run back (shutdown): another executor resumes it at once. */
 void claim_release_all(struct executor *ex);
 
-/* writer.c: commits every queued op of every held run, batched. 0 or -1. */
+/* writer.c: commits the held runs' queued ops, batched, on its own thread. */
+int writer_start(struct executor *ex); /* 0 / -1 */
+/* Hands every queued op to the writer when it is idle (else they wait). 0. */
 int writer_flush(struct executor *ex);
+/* Applies a finished commit's outcome to its runs (loop thread). */
+void writer_reap(struct executor *ex);
+/* 1 while a commit is out. */
+int writer_busy(const struct executor *ex);
+/* Commits what is out and what is queued, then ends the thread. */
+void writer_stop(struct executor *ex);
 
 /* advance.c */
 void advance(struct xrun *r); /* start the run's next step */

@@ -259,3 +259,10 @@ loop_run_once(struct loop *l, int max_wait_ms)
 	loop_run_timers(l);
 	return rang;
 }
+
+void
+loop_wakeup(struct loop *l)
+{
+	/* curl_multi_wakeup() is documented as callable from any thread. */
+	(void)curl_multi_wakeup(l->multi);
+}

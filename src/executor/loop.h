@@ -41,4 +41,7 @@ int loop_xfer_count(const struct loop *l);
  */
 int loop_run_once(struct loop *l, int max_wait_ms);
 
+/* Ends a wait in loop_run_once() early. The one call safe from another thread. */
+void loop_wakeup(struct loop *l);
+
 #endif

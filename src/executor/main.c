@@ -56,7 +56,14 @@ executor_drop(struct executor *ex, struct xrun *r)
 			ex->nruns--;
 			break;
 		}
+	if (r->dropped)
+		return;
 	advance_abort(r);
+	if (r->flushing) {
+		/* The writer thread still reads it: writer_reap() frees it. */
+		r->dropped = 1;
+		return;
+	}
 	xrun_free(r);
 }
 
@@ -91,10 +98,12 @@ executor_loop(struct executor *ex)
 		uint64_t now;
 		int wait = EXECUTOR_FLUSH_MS;
 
-		if (executor_any_commit_pending(ex))
+		/* A commit in flight wakes the loop itself when it is done. */
+		if (!writer_busy(ex) && executor_any_commit_pending(ex))
 			wait = 0;
 		if (loop_run_once(ex->loop, wait))
 			ex->want_claim = 1;
+		writer_reap(ex);
 		now = loop_now_ms();
 		/* Steps wait for their commit: flush at once when one does. */
 		if (executor_any_commit_pending(ex) ||
@@ -124,7 +133,7 @@ static void
 executor_shutdown(struct executor *ex)
 {
 	/* Commit what is queued, then hand the rest back. */
-	(void)writer_flush(ex);
+	writer_stop(ex);
 	claim_release_all(ex);
 	while (ex->runs != NULL)
 		executor_drop(ex, ex->runs);
@@ -157,6 +166,8 @@ main(int argc, char **argv)
 	bell = doorbell_bind(cfg.doorbell_executor);
 	if ((ex.loop = loop_new(bell)) == NULL)
 		fatalx("msg=\"cannot create the event loop\"");
+	if (writer_start(&ex) == -1)
+		fatalx("msg=\"cannot start the writer thread\"");
 	executor_owner(&ex);
 	daemon_pidfile_write(opts.pidfile);
 	log_info("msg=started owner=%s capacity=%lld doorbell=%s", ex.owner, cfg.executor_capacity,

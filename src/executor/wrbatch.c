@@ -137,6 +137,7 @@ struct wb_session {
 /* One run's merged change to its runs row. */
 struct wb_run {
 	struct xrun *r;
+	struct xop *ops;
 	struct wb_session *s;
 	int locked; /* row found with this executor's lease token */
 	int start, consume, mode;
@@ -277,9 +278,13 @@ wb_lock(struct db *db, struct wb *b)
 	if (dbrows_exec(db, &ids, NULL, wb_on_sessions, b, NULL) == -1)
 		goto out;
 	dbrows_free(&ids);
+	/*
+	 * Run rows in id order: the heartbeat's UPDATE (owner index, then
+	 * primary key) locks this executor's runs in that order too.
+	 */
 	dbrows_init(&ids, &wb_t_lock_runs);
 	for (size_t i = 0; i < b->n; i++) {
-		struct wb_run *w = &b->runs[i];
+		struct wb_run *w = b->by_id[i];
 		struct db_param p = dbp_str(w->r->id);
 
 		if (!w->s->found || strcmp(w->s->workspace_id, w->r->workspace_id) != 0)
@@ -392,7 +397,7 @@ wb_status(struct wb *b, struct wb_run *w, const json_t *v)
 static int
 wb_collect(struct wb *b, struct wb_run *w)
 {
-	for (struct xop *op = w->r->ops; op != NULL; op = op->next) {
+	for (struct xop *op = w->ops; op != NULL; op = op->next) {
 		int rc = 0;
 
 		switch (op->kind) {
@@ -722,7 +727,7 @@ out:
 }
 
 static int
-wb_prepare(struct wb *b, struct xrun **runs, size_t n)
+wb_prepare(struct wb *b, const struct wrbatch_run *runs, size_t n)
 {
 	size_t nllm = 0;
 
@@ -731,7 +736,7 @@ wb_prepare(struct wb *b, struct xrun **runs, size_t n)
 	b->by_id = calloc(n, sizeof(*b->by_id));
 	b->sess = calloc(n, sizeof(*b->sess));
 	for (size_t i = 0; i < n; i++)
-		for (struct xop *op = runs[i]->ops; op != NULL; op = op->next)
+		for (struct xop *op = runs[i].ops; op != NULL; op = op->next)
 			nllm += op->kind == XOP_LLM_CALL;
 	b->llm = calloc(nllm ? nllm : 1, sizeof(*b->llm));
 	if (b->runs == NULL || b->by_id == NULL || b->sess == NULL || b->llm == NULL)
@@ -739,9 +744,10 @@ wb_prepare(struct wb *b, struct xrun **runs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct wb_run *w = &b->runs[i];
 
-		w->r = runs[i];
-		if (b->nsess == 0 || strcmp(b->sess[b->nsess - 1].id, runs[i]->session_id) != 0)
-			b->sess[b->nsess++].id = runs[i]->session_id;
+		w->r = runs[i].r;
+		w->ops = runs[i].ops;
+		if (b->nsess == 0 || strcmp(b->sess[b->nsess - 1].id, w->r->session_id) != 0)
+			b->sess[b->nsess++].id = w->r->session_id;
 		w->s = &b->sess[b->nsess - 1];
 		b->by_id[i] = w;
 	}
@@ -768,7 +774,7 @@ wb_free(struct wb *b)
 }
 
 int
-wrbatch_apply(struct db *db, struct xrun **runs, size_t n, int *fenced)
+wrbatch_apply(struct db *db, const struct wrbatch_run *runs, size_t n, int *fenced)
 {
 	struct wb b;
 	int rc = -1;

@@ -9,13 +9,24 @@
 #include <stddef.h>
 
 struct db;
+struct xop;
 struct xrun;
+
+/*
+ * One run's share of a batch: the run (only its fields fixed while it is
+ * held are read: ids, lease token, limits) and its ops, detached from it.
+ */
+struct wrbatch_run {
+	struct xrun *r;
+	struct xop *ops;
+};
 
 /*
  * Writes the ops of runs[0..n) (sorted by session id). fenced[i] is set to
  * 1 for a run whose lease was lost (or whose session is gone): its ops are
  * not written. Returns 0, or -1 on a database error (the caller rolls back).
+ * Runs on the writer thread: touches nothing but its arguments and db.
  */
-int wrbatch_apply(struct db *db, struct xrun **runs, size_t n, int *fenced);
+int wrbatch_apply(struct db *db, const struct wrbatch_run *runs, size_t n, int *fenced);
 
 #endif

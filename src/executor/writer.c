@@ -1,15 +1,29 @@
 /*
- * The executor's only writer: group commit across runs.
+ * The executor's only writer: group commit across runs, on its own thread.
  *
- * Every held run queues its outcomes as ops (xrun.h). writer_flush() commits
- * the ops of all runs in one transaction, written set-based by wrbatch.c: a
- * fixed number of multi-row statements per batch, sessions locked before
- * runs (the API's lock order), each in id order so two executors never lock
- * in opposite orders. A run whose lease_token no longer matches was taken by
- * another executor: its ops are dropped and the run abandoned (fencing). A
- * batch that fails for good is retried run by run, so one bad run cannot
- * hold the others back.
+ * Every held run queues its outcomes as ops (xrun.h). writer_flush() takes
+ * the ops of every run that has some and hands them, as one job, to the
+ * writer thread, which commits them in one transaction on its own database
+ * connection, written set-based by wrbatch.c: a fixed number of multi-row
+ * statements per batch, sessions locked before runs (the API's lock order),
+ * each in id order so two executors never lock in opposite orders. A run
+ * whose lease_token no longer matches was taken by another executor: its ops
+ * are dropped and the run abandoned (fencing). A batch that fails for good
+ * is retried run by run, so one bad run cannot hold the others back.
+ *
+ * Why a thread: the loop's own work (claims, model streams, building the
+ * next batch) and the database's work on a commit then overlap, and
+ * MariaDB runs claims and commits on two server threads: on two cores that
+ * is most of the executor's throughput (docs/performance.md).
+ *
+ * The contract between the threads: one job at a time. While a job is out,
+ * only the writer thread reads its ops and the runs' fixed fields (ids,
+ * lease token, limits); the loop thread appends new ops to fresh lists and
+ * never frees a run marked flushing (executor_drop() defers it). Outcomes
+ * are applied on the loop thread by writer_reap(), after curl_multi_wakeup()
+ * ends the loop's wait.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +33,47 @@
 #include "../core/doorbell.h"
 #include "../core/log.h"
 #include "executor.h"
+#include "loop.h"
 #include "wrbatch.h"
 #include "xrun.h"
 
 #define WRITER_MAX_FAILED_FLUSHES 5
 
-struct wr_batch {
-	struct xrun **runs;
+struct wr_job {
+	struct wrbatch_run *runs; /* sorted by session */
+	int *pending; /* the run's step waited for this commit */
+	int *fenced;
+	int *failed; /* not committed: the ops go back to the run */
+	size_t n;
+	unsigned int last_errno;
+};
+
+struct writer {
+	struct executor *ex;
+	struct db *db; /* the writer thread's own connection */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t todo_cv, done_cv;
+	struct wr_job *todo; /* handed over, not yet taken (under mu) */
+	struct wr_job *done; /* committed or failed, not yet reaped (under mu) */
+	int stop; /* under mu */
+	int busy; /* loop thread only: a job is out and not reaped */
+};
+
+static void
+wr_job_free(struct wr_job *job)
+{
+	if (job == NULL)
+		return;
+	free(job->runs);
+	free(job->pending);
+	free(job->fenced);
+	free(job->failed);
+	free(job);
+}
+
+struct wr_slice {
+	const struct wrbatch_run *runs;
 	size_t n;
 	int *fenced;
 };
@@ -33,92 +81,267 @@ struct wr_batch {
 static int
 wr_txn(struct db *db, void *arg)
 {
-	struct wr_batch *wb = arg;
+	struct wr_slice *s = arg;
 
-	return wrbatch_apply(db, wb->runs, wb->n, wb->fenced) == -1 ? -1 : 0;
+	return wrbatch_apply(db, s->runs, s->n, s->fenced) == -1 ? -1 : 0;
+}
+
+/* Writer thread: one transaction for the job, else one per run. */
+static void
+wr_commit(struct db *db, struct wr_job *job)
+{
+	struct wr_slice all = { job->runs, job->n, job->fenced };
+
+	if (db_txn(db, wr_txn, &all) == 0)
+		return;
+	log_warnx("msg=\"batch commit failed, retrying run by run\" runs=%zu errno=%u", job->n,
+	    db_last_errno(db));
+	for (size_t i = 0; i < job->n; i++) {
+		struct wr_slice one = { &job->runs[i], 1, &job->fenced[i] };
+
+		if (db_txn(db, wr_txn, &one) != 0) {
+			job->failed[i] = 1;
+			job->last_errno = db_last_errno(db);
+		}
+	}
+}
+
+static void *
+wr_main(void *arg)
+{
+	struct writer *w = arg;
+
+	for (;;) {
+		struct wr_job *job;
+
+		pthread_mutex_lock(&w->mu);
+		while (w->todo == NULL && !w->stop)
+			pthread_cond_wait(&w->todo_cv, &w->mu);
+		job = w->todo;
+		w->todo = NULL;
+		pthread_mutex_unlock(&w->mu);
+		if (job == NULL)
+			break; /* stopping, nothing handed over */
+		wr_commit(w->db, job);
+		pthread_mutex_lock(&w->mu);
+		w->done = job;
+		pthread_cond_signal(&w->done_cv);
+		pthread_mutex_unlock(&w->mu);
+		loop_wakeup(w->ex->loop);
+	}
+	return NULL;
+}
+
+int
+writer_start(struct executor *ex)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return -1;
+	w->ex = ex;
+	if ((w->db = db_new(ex->cfg)) == NULL) {
+		free(w);
+		return -1;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->todo_cv, NULL);
+	pthread_cond_init(&w->done_cv, NULL);
+	if (pthread_create(&w->thread, NULL, wr_main, w) != 0) {
+		db_free(w->db);
+		free(w);
+		return -1;
+	}
+	ex->writer = w;
+	return 0;
+}
+
+int
+writer_busy(const struct executor *ex)
+{
+	return ex->writer->busy;
+}
+
+/* Puts ops that did not commit back in front of the ones queued since. */
+static void
+wr_requeue(struct xrun *r, struct xop *ops)
+{
+	struct xop *last = ops;
+
+	if (ops == NULL)
+		return;
+	while (last->next != NULL)
+		last = last->next;
+	last->next = r->ops;
+	if (r->ops == NULL)
+		r->ops_tail = last;
+	r->ops = ops;
+}
+
+/* Loop thread: one run's outcome of the job. */
+static void
+wr_outcome(struct executor *ex, struct wr_job *job, size_t i)
+{
+	struct xrun *r = job->runs[i].r;
+
+	r->flushing = 0;
+	if (r->dropped) {
+		xop_list_free(job->runs[i].ops);
+		xrun_free(r);
+		return;
+	}
+	if (job->failed[i]) {
+		wr_requeue(r, job->runs[i].ops);
+		r->commit_pending |= job->pending[i];
+		if (++r->failed_flushes >= WRITER_MAX_FAILED_FLUSHES) {
+			/* Give the run up: its lease expires and it resumes elsewhere. */
+			log_warnx("msg=\"cannot commit run, abandoning\" run=%s errno=%u", r->id,
+			    job->last_errno);
+			executor_drop(ex, r);
+		}
+		return;
+	}
+	xop_list_free(job->runs[i].ops);
+	r->failed_flushes = 0;
+	if (job->fenced[i]) {
+		log_warnx("msg=\"lease lost, abandoning run\" run=%s", r->id);
+		r->fenced = 1;
+		executor_drop(ex, r);
+		return;
+	}
+	if (job->pending[i])
+		advance_committed(r);
+}
+
+void
+writer_reap(struct executor *ex)
+{
+	struct writer *w = ex->writer;
+	struct wr_job *job;
+	int committed = 0;
+
+	if (!w->busy)
+		return;
+	pthread_mutex_lock(&w->mu);
+	job = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->mu);
+	if (job == NULL)
+		return;
+	w->busy = 0;
+	for (size_t i = 0; i < job->n; i++) {
+		committed |= !job->failed[i];
+		wr_outcome(ex, job, i);
+	}
+	if (committed)
+		doorbell_ring(ex->cfg->doorbell_stream);
+	wr_job_free(job);
+}
+
+/* Loop thread: blocks until the job out (if any) is done, and reaps it. */
+static void
+wr_wait(struct executor *ex)
+{
+	struct writer *w = ex->writer;
+
+	if (!w->busy)
+		return;
+	pthread_mutex_lock(&w->mu);
+	while (w->done == NULL)
+		pthread_cond_wait(&w->done_cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	writer_reap(ex);
 }
 
 static int
 wr_by_session(const void *a, const void *b)
 {
-	const struct xrun *x = *(struct xrun *const *)a, *y = *(struct xrun *const *)b;
+	const struct wrbatch_run *x = a, *y = b;
 
-	return strcmp(x->session_id, y->session_id);
+	return strcmp(x->r->session_id, y->r->session_id);
 }
 
-/* After a commit: ops are durable; fenced runs are abandoned. */
-static void
-wr_committed(struct executor *ex, struct xrun *r, int fenced)
+/* The job of every run holding ops (their ops detached), or NULL. */
+static struct wr_job *
+wr_take(struct executor *ex)
 {
-	xrun_ops_clear(r);
-	r->failed_flushes = 0;
-	if (fenced) {
-		log_warnx("msg=\"lease lost, abandoning run\" run=%s", r->id);
-		r->fenced = 1;
-		advance_abort(r);
-		executor_drop(ex, r);
-		return;
+	struct wr_job *job;
+	size_t cap = (size_t)ex->nruns;
+
+	if (cap == 0 || (job = calloc(1, sizeof(*job))) == NULL)
+		return NULL;
+	job->runs = calloc(cap, sizeof(*job->runs));
+	job->pending = calloc(cap, sizeof(*job->pending));
+	job->fenced = calloc(cap, sizeof(*job->fenced));
+	job->failed = calloc(cap, sizeof(*job->failed));
+	if (job->runs == NULL || job->pending == NULL || job->fenced == NULL ||
+	    job->failed == NULL) {
+		wr_job_free(job);
+		return NULL;
 	}
-	if (r->commit_pending) {
+	for (struct xrun *r = ex->runs; r != NULL && job->n < cap; r = r->next)
+		if (r->ops != NULL)
+			job->runs[job->n++].r = r;
+	if (job->n == 0) {
+		wr_job_free(job);
+		return NULL;
+	}
+	/* Sorted first: pending[i] and the ops belong to runs[i] as sorted. */
+	qsort(job->runs, job->n, sizeof(*job->runs), wr_by_session);
+	for (size_t i = 0; i < job->n; i++) {
+		struct xrun *r = job->runs[i].r;
+
+		job->runs[i].ops = r->ops;
+		job->pending[i] = r->commit_pending;
+		r->ops = r->ops_tail = NULL;
 		r->commit_pending = 0;
-		advance_committed(r);
+		r->flushing = 1;
 	}
+	return job;
 }
 
 int
 writer_flush(struct executor *ex)
 {
-	struct xrun **runs = NULL;
-	int *fenced = NULL;
-	size_t n = 0, cap = (size_t)ex->nruns;
-	struct wr_batch wb;
-	int rc = 0;
+	struct writer *w = ex->writer;
+	struct wr_job *job;
 
+	writer_reap(ex);
+	if (w->busy)
+		return 0; /* ops keep gathering: the next job takes them all */
 	for (struct xrun *r = ex->runs; r != NULL; r = r->next)
 		advance_flush_deltas(r);
-	if (cap == 0)
+	if ((job = wr_take(ex)) == NULL)
 		return 0;
-	runs = calloc(cap, sizeof(struct xrun *));
-	fenced = calloc(cap, sizeof(*fenced));
-	if (runs == NULL || fenced == NULL) {
-		free(runs);
-		free(fenced);
-		return -1;
-	}
-	for (struct xrun *r = ex->runs; r != NULL && n < cap; r = r->next)
-		if (r->ops != NULL)
-			runs[n++] = r;
-	if (n == 0)
-		goto out;
-	qsort(runs, n, sizeof(struct xrun *), wr_by_session);
-	wb = (struct wr_batch){ runs, n, fenced };
 	ex->flushes++;
-	if (db_txn(ex->db, wr_txn, &wb) == 0) {
-		for (size_t i = 0; i < n; i++)
-			wr_committed(ex, runs[i], fenced[i]);
-	} else {
-		log_warnx("msg=\"batch commit failed, retrying run by run\" runs=%zu errno=%u", n,
-		    db_last_errno(ex->db));
-		for (size_t i = 0; i < n; i++) {
-			struct wr_batch one = { &runs[i], 1, &fenced[i] };
+	w->busy = 1;
+	pthread_mutex_lock(&w->mu);
+	w->todo = job;
+	pthread_cond_signal(&w->todo_cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
 
-			if (db_txn(ex->db, wr_txn, &one) == 0) {
-				wr_committed(ex, runs[i], fenced[i]);
-				continue;
-			}
-			rc = -1;
-			if (++runs[i]->failed_flushes >= WRITER_MAX_FAILED_FLUSHES) {
-				/* Give the run up: its lease expires and it resumes elsewhere. */
-				log_warnx("msg=\"cannot commit run, abandoning\" run=%s errno=%u",
-				    runs[i]->id, db_last_errno(ex->db));
-				advance_abort(runs[i]);
-				executor_drop(ex, runs[i]);
-			}
-		}
-	}
-	doorbell_ring(ex->cfg->doorbell_stream);
-out:
-	free(runs);
-	free(fenced);
-	return rc;
+void
+writer_stop(struct executor *ex)
+{
+	struct writer *w = ex->writer;
+
+	if (w == NULL)
+		return;
+	/* What is out, then what was queued since. */
+	wr_wait(ex);
+	(void)writer_flush(ex);
+	wr_wait(ex);
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_signal(&w->todo_cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->todo_cv);
+	pthread_cond_destroy(&w->done_cv);
+	db_free(w->db);
+	free(w);
+	ex->writer = NULL;
 }

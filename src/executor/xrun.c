@@ -36,15 +36,21 @@ xrun_event(struct xrun *r, const char *type, json_t *data, const char *dedup)
 }
 
 void
+xop_list_free(struct xop *ops)
+{
+	struct xop *next;
+
+	for (; ops != NULL; ops = next) {
+		next = ops->next;
+		json_decref(ops->v);
+		free(ops);
+	}
+}
+
+void
 xrun_ops_clear(struct xrun *r)
 {
-	struct xop *op = r->ops, *next;
-
-	for (; op != NULL; op = next) {
-		next = op->next;
-		json_decref(op->v);
-		free(op);
-	}
+	xop_list_free(r->ops);
 	r->ops = r->ops_tail = NULL;
 }
 

@@ -127,6 +127,8 @@ struct xrun {
 	int commit_pending; /* a step waits for these to commit */
 	int fenced; /* a write found someone else's lease: drop */
 	int failed_flushes;
+	int flushing; /* ops of this run are with the writer thread (writer.c) */
+	int dropped; /* dropped while flushing: freed when the writer is done */
 
 	struct xrun *next; /* the executor's list */
 };
@@ -136,6 +138,8 @@ void xrun_op(struct xrun *r, enum xop_kind kind, json_t *v);
 /* Queues an event. data is stolen; dedup may be NULL. */
 void xrun_event(struct xrun *r, const char *type, json_t *data, const char *dedup);
 void xrun_ops_clear(struct xrun *r);
+/* Frees a detached list of ops. */
+void xop_list_free(struct xop *ops);
 
 /*
  * Reads a "Retry-After: <seconds>" response header line (n bytes, as curl's

@@ -180,7 +180,7 @@ class Stack:
         self.sanitizer_reports = self.scan_sanitizer_reports()
         if _state["failed"] or self.sanitizer_reports:
             _state["logs"] += self.log_tails()
-        if ok:
+        if ok and not os.environ.get("AGENTRUN_TEST_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             sys.stderr.write("stack directory kept for inspection: %s\n" % self.dir)
