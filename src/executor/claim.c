@@ -539,7 +539,18 @@ claim_runs(struct executor *ex)
 		return 0;
 	memset(&cb, 0, sizeof(cb));
 	cb.ex = ex;
-	cb.want = room < CLAIM_BATCH_MAX ? room : CLAIM_BATCH_MAX;
+	/*
+	 * A quarter of the capacity at a time (at least 16): while the writer
+	 * commits one batch's steps, the loop claims and starts the next, so
+	 * claims and commits overlap instead of taking turns.
+	 */
+	cb.want = (int)(ex->cfg->executor_capacity / 4);
+	if (cb.want < 16)
+		cb.want = 16;
+	if (cb.want > CLAIM_BATCH_MAX)
+		cb.want = CLAIM_BATCH_MAX;
+	if (cb.want > room)
+		cb.want = room;
 	rc = db_txn(ex->db, claim_txn, &cb);
 	free(cb.load);
 	if (rc != 0) {

@@ -122,8 +122,8 @@ executor_loop(struct executor *ex)
 		if (ex->want_claim || now - ex->last_claim_ms >= (uint64_t)cfg->executor_poll_ms) {
 			ex->want_claim = 0;
 			ex->last_claim_ms = now;
-			/* A full batch means there may be more waiting. */
-			if (claim_runs(ex) >= CLAIM_BATCH_MAX)
+			/* Taking some means there may be more waiting: claim again next turn. */
+			if (claim_runs(ex) > 0)
 				ex->want_claim = 1;
 		}
 	}
