@@ -324,7 +324,7 @@ h_run(struct request_ctx *ctx)
 		return api_db_failure(ctx, "run_get");
 	if (found == 0)
 		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "run %s not found", id);
-	rc = http_send_json(ctx->req, 200, runview_run(res, 0, ctx->cfg->billing_credits_per_usd));
+	rc = runview_send_run(ctx, res, 0);
 	db_result_free(res);
 	return rc;
 }
