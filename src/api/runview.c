@@ -291,21 +291,53 @@ runview_run_write(const struct db_result *res, size_t r, long long credits_per_u
 	return w->failed ? -1 : 0;
 }
 
+/* Row r, or every row as an array when all. */
+static int
+runview_send(struct request_ctx *ctx, const struct db_result *res, size_t r, int all)
+{
+	long long cpu = ctx->cfg->billing_credits_per_usd;
+	char initial[RUNVIEW_WRITE_INITIAL];
+	struct jw w;
+	json_t *body;
+	int rc;
+
+	jw_init(&w, initial, sizeof(initial), RUNVIEW_WRITE_MAX);
+	if (all) {
+		jw_lit(&w, "[");
+		for (size_t i = 0; i < res->nrows && !w.failed; i++) {
+			if (i > 0)
+				jw_lit(&w, ",");
+			(void)runview_run_write(res, i, cpu, &w);
+		}
+		jw_lit(&w, "]");
+	} else
+		(void)runview_run_write(res, r, cpu, &w);
+	if (!w.failed) {
+		rc = http_send(ctx->req, 200, NULL, "application/json", w.buf, w.len);
+		jw_free(&w);
+		return rc;
+	}
+	/* Not valid UTF-8, too big, out of memory: jansson decides, as it always did. */
+	jw_free(&w);
+	if (all) {
+		body = json_array();
+		for (size_t i = 0; i < res->nrows; i++)
+			json_array_append_new(body, runview_run(res, i, cpu));
+	} else
+		body = runview_run(res, r, cpu);
+	return http_send_json(ctx->req, 200, body);
+}
+
 int
 runview_send_run(struct request_ctx *ctx, const struct db_result *res, size_t r)
 {
-	char initial[RUNVIEW_WRITE_INITIAL];
-	struct jw w;
-	int rc;
+	return runview_send(ctx, res, r, 0);
+}
 
-	jw_init(&w, initial, sizeof(initial), HTTP_BODY_MAX * 16);
-	if (runview_run_write(res, r, ctx->cfg->billing_credits_per_usd, &w) == 0)
-		rc = http_send(ctx->req, 200, NULL, "application/json", w.buf, w.len);
-	else /* not valid UTF-8, too big, out of memory: jansson decides, as before */
-		rc = http_send_json(
-		    ctx->req, 200, runview_run(res, r, ctx->cfg->billing_credits_per_usd));
-	jw_free(&w);
-	return rc;
+int
+runview_send_runs(struct request_ctx *ctx, const struct db_result *res)
+{
+	return runview_send(ctx, res, 0, 1);
 }
 
 json_t *

@@ -14,6 +14,8 @@ struct request_ctx;
 
 /* Stack space runview_send_run() starts with: a typical Run fits (~1.6 KB). */
 #define RUNVIEW_WRITE_INITIAL 4096
+/* Past this the response is built with jansson (no cap), as before. */
+#define RUNVIEW_WRITE_MAX (64 * 1024 * 1024)
 
 /* Column order is fixed: runview.c reads cells by these positions. */
 #define RUNVIEW_COLUMNS                                                                   \
@@ -50,6 +52,9 @@ int runview_run_write(
 
 /* Sends 200 with the Run object of row r (the single-run GET). Borrows res. */
 int runview_send_run(struct request_ctx *ctx, const struct db_result *res, size_t r);
+
+/* Sends 200 with every row's Run object in an array (the lists). Borrows res. */
+int runview_send_runs(struct request_ctx *ctx, const struct db_result *res);
 
 /* The Execution view of row r (new reference). */
 json_t *runview_execution(const struct db_result *res, size_t r);

@@ -432,29 +432,37 @@ struct row {
 };
 
 static struct db_result *
-make_result(const struct row *row)
+make_rows(const struct row *rows, size_t nrows)
 {
 	struct db_result *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
-	r->nrows = 1;
+	r->nrows = nrows;
 	r->ncols = NCOLS;
-	r->cell = calloc(NCOLS, sizeof(char *));
-	r->len = calloc(NCOLS, sizeof(unsigned long));
+	r->cell = calloc(nrows * NCOLS + 1, sizeof(char *));
+	r->len = calloc(nrows * NCOLS + 1, sizeof(unsigned long));
 	assert_true(r->cell != NULL && r->len != NULL);
-	for (int c = 0; c < NCOLS; c++) {
-		size_t n;
+	for (size_t i = 0; i < nrows; i++)
+		for (int c = 0; c < NCOLS; c++) {
+			const char *v = rows[i].cell[c];
+			size_t n, at = i * NCOLS + (size_t)c;
 
-		if (row->cell[c] == NULL)
-			continue;
-		n = row->len[c] ? row->len[c] : strlen(row->cell[c]);
-		r->cell[c] = malloc(n + 1);
-		assert_non_null(r->cell[c]);
-		memcpy(r->cell[c], row->cell[c], n);
-		r->cell[c][n] = '\0';
-		r->len[c] = n;
-	}
+			if (v == NULL)
+				continue;
+			n = rows[i].len[c] ? rows[i].len[c] : strlen(v);
+			r->cell[at] = malloc(n + 1);
+			assert_non_null(r->cell[at]);
+			memcpy(r->cell[at], v, n);
+			r->cell[at][n] = '\0';
+			r->len[at] = n;
+		}
 	return r;
+}
+
+static struct db_result *
+make_result(const struct row *row)
+{
+	return make_rows(row, 1);
 }
 
 static void
@@ -505,19 +513,14 @@ capture_write(void *ctx, const char *buf, size_t len)
 	return 0;
 }
 
-/* Whole responses (headers and body) from the fast path and from jansson. */
-static void
-check_run(const struct row *row, int fast_expected)
-{
-	static struct capture fast, slow;
-	static struct config cfg;
-	struct db_result *res = make_result(row);
-	struct http_request req;
-	struct request_ctx ctx;
-	char initial[64];
-	struct jw w;
-	int rc;
+static struct capture fast, slow;
+static struct config cfg;
+static struct http_request req;
+static struct request_ctx ctx;
 
+static void
+ctx_init(void)
+{
 	config_defaults(&cfg);
 	memset(&req, 0, sizeof(req));
 	snprintf(req.request_id, sizeof(req.request_id), "%s", "req-1");
@@ -525,8 +528,19 @@ check_run(const struct row *row, int fast_expected)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.req = &req;
 	ctx.cfg = &cfg;
-
 	fast.len = slow.len = 0;
+}
+
+/* Whole responses (headers and body) from the fast path and from jansson. */
+static void
+check_run(const struct row *row, int fast_expected)
+{
+	struct db_result *res = make_result(row);
+	char initial[64];
+	struct jw w;
+	int rc;
+
+	ctx_init();
 	req.write_ctx = &fast;
 	assert_int_equal(runview_send_run(&ctx, res, 0), 0);
 	req.write_ctx = &slow;
@@ -675,6 +689,50 @@ test_run_invalid_utf8_falls_back(void **state)
 	check_run(&row, 0);
 }
 
+/* The lists: an array of Run objects, as json_dumps of the jansson array. */
+static void
+check_list(const struct row *rows, size_t n)
+{
+	struct db_result *res = make_rows(rows, n);
+	json_t *arr = json_array();
+
+	ctx_init();
+	req.write_ctx = &fast;
+	assert_int_equal(runview_send_runs(&ctx, res), 0);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, runview_run(res, i, cfg.billing_credits_per_usd));
+	req.write_ctx = &slow;
+	assert_int_equal(http_send_json(&req, 200, arr), 0);
+	if (fast.len != slow.len || memcmp(fast.buf, slow.buf, fast.len) != 0)
+		fail_msg("list of %zu:\nfast %.*s\njansson %.*s", n, (int)fast.len, fast.buf,
+		    (int)slow.len, slow.buf);
+	db_result_free(res);
+}
+
+static void
+test_run_lists(void **state)
+{
+	struct row rows[5];
+
+	(void)state;
+	memset(rows, 0, sizeof(rows));
+	check_list(rows, 0);
+	base_row(&rows[0], "pending");
+	check_list(rows, 1);
+	base_row(&rows[1], "completed");
+	rows[1].cell[C_OUTPUT] = "{\"response\":\"caf\xc3\xa9\"}";
+	base_row(&rows[2], "failed");
+	rows[2].cell[C_ERR_CODE] = "E";
+	rows[2].cell[C_ERR_MSG] = "tab\t";
+	base_row(&rows[3], "running");
+	rows[3].cell[C_INPUT] = "{ \"spaced\" : true }";
+	check_list(rows, 4);
+	/* One bad row sends the whole list down jansson's path: still identical. */
+	base_row(&rows[4], "running");
+	rows[4].cell[C_USER_NAME] = "bad \xff";
+	check_list(rows, 5);
+}
+
 int
 main(void)
 {
@@ -688,6 +746,7 @@ main(void)
 		cmocka_unit_test(test_run_nulls),
 		cmocka_unit_test(test_run_unicode_escapes_money_times),
 		cmocka_unit_test(test_run_invalid_utf8_falls_back),
+		cmocka_unit_test(test_run_lists),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
