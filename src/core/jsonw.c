@@ -159,7 +159,8 @@ jw_strn(struct jw *w, const char *s, size_t n)
 		case '\r': esc[1] = 'r'; break;
 		case '\t': esc[1] = 't'; break;
 		default:
-			memcpy(esc + 1, "u00", 3);
+			esc[1] = 'u';
+			esc[2] = esc[3] = '0';
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 0xf];
 			elen = 6;
@@ -282,7 +283,7 @@ jw_time(struct jw *w, const char *t)
 	out[10] = 'T';
 	memcpy(out + 11, t + 11, 8);
 	out[19] = '.';
-	memcpy(out + 20, "000", 3);
+	out[20] = out[21] = out[22] = '0';
 	if ((dot = strchr(t + 19, '.')) != NULL)
 		for (int i = 0; i < 3 && dot[1 + i] >= '0' && dot[1 + i] <= '9'; i++)
 			out[20 + i] = dot[1 + i];
