@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from client import assert_error, assert_json
+from client import assert_error, assert_json, random_uuid7
 
 KEYS = "/api/v1/api-keys"
 
@@ -146,6 +146,29 @@ def test_key_revoked_through_api_is_401(ws_a, api):
         r = api.get(path, key=secret)
         err = assert_error(r, 401, "AUTHORIZATION_ERROR")
         assert secret not in r.text and secret[3:] not in r.text, err
+
+
+def _statements(stack):
+    return int(stack.sql("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")[0][1])
+
+
+def test_a_read_is_one_statement(stack, ws_a, executor_paused):
+    """The key cache: a client reading in a loop costs its read's statement,
+    not a key lookup too (each worker looks the key up about once a second)."""
+    api = ws_a.api()
+    path = "/api/v1/runs/" + random_uuid7()  # 404: one SELECT, like a found run
+    for _ in range(3 * stack.workers):
+        assert api.get(path).status == 404
+    n = 60
+    before = _statements(stack)
+    t0 = time.monotonic()
+    for _ in range(n):
+        assert api.get(path).status == 404
+    spent = time.monotonic() - t0
+    per_request = (_statements(stack) - before) / n
+    # 1 per request, plus at most one lookup per worker per second spent.
+    assert per_request <= 1 + (stack.workers * (spent + 1) + 1) / n, (per_request, spent)
+    assert per_request < 1.9, per_request
 
 
 def test_new_key_works_at_once_after_unknown_attempts(ws_a, api):
