@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/authcache.h"
 #include "../core/config.h"
 #include "../core/daemon.h"
 #include "../core/db.h"
@@ -189,6 +190,8 @@ main(int argc, char **argv)
 	db_global_init();
 	if ((listen_fd = fcgi_listen(cfg.api_listen, (int)cfg.api_backlog)) == -1)
 		fatalx("msg=\"cannot open listening socket\" listen=%s", cfg.api_listen);
+	if (authcache_shared_init() == -1)
+		log_warn("msg=\"no shared memory: the API key cache is off\"");
 	daemon_pidfile_write(opts.pidfile);
 	daemon_on_signal(SIGTERM, master_on_term);
 	daemon_on_signal(SIGINT, master_on_term);

@@ -226,7 +226,6 @@ runs_list(struct request_ctx *ctx, const char *session)
 	struct db_result *res;
 	int f, lead, has_status, rc;
 	size_t n = 0;
-	json_t *arr;
 
 	if (params_list(ctx, &lp) == -1)
 		return -1;
@@ -282,11 +281,9 @@ runs_list(struct request_ctx *ctx, const char *session)
 	p[n++] = DBP_INT(lp.limit);
 	if (db_query(ctx->db, runs_list_sql[lead], p, n, &res) == -1)
 		return api_db_failure(ctx, "run_list");
-	arr = json_array();
-	for (size_t r = 0; r < res->nrows; r++)
-		json_array_append_new(arr, runview_run(res, r, ctx->cfg->billing_credits_per_usd));
+	rc = runview_send_runs(ctx, res);
 	db_result_free(res);
-	return http_send_json(ctx->req, 200, arr);
+	return rc;
 }
 
 int
@@ -324,7 +321,7 @@ h_run(struct request_ctx *ctx)
 		return api_db_failure(ctx, "run_get");
 	if (found == 0)
 		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "run %s not found", id);
-	rc = http_send_json(ctx->req, 200, runview_run(res, 0, ctx->cfg->billing_credits_per_usd));
+	rc = runview_send_run(ctx, res, 0);
 	db_result_free(res);
 	return rc;
 }

@@ -4,6 +4,7 @@
 
 #include "../core/db.h"
 #include "../core/jsonv.h"
+#include "../core/jsonw.h"
 #include "../core/money.h"
 #include "api.h"
 
@@ -174,6 +175,169 @@ runview_run(const struct db_result *res, size_t r, long long credits_per_usd)
 	json_object_set_new(o, "cancelled_at", jv_time(rv(res, r, C_CANCELLED)));
 	json_object_set_new(o, "updated_at", jv_time(rv(res, r, C_UPDATED)));
 	return o;
+}
+
+static void
+rw_doc(struct jw *w, const struct db_result *res, size_t r, int c)
+{
+	jw_doc(w, rv(res, r, c), res->len[r * res->ncols + (size_t)c]);
+}
+
+int
+runview_run_write(const struct db_result *res, size_t r, long long credits_per_usd, struct jw *w)
+{
+	long long prompt = rv_int(res, r, C_PROMPT), cached = rv_int(res, r, C_CACHED);
+	long long completion = rv_int(res, r, C_COMPLETION), cost = rv_int(res, r, C_COST);
+
+	/* Same keys, same order, same values as runview_run(). */
+	jw_lit(w, "{\"id\":");
+	jw_str(w, rv(res, r, C_ID));
+	jw_lit(w, ",\"run_id\":");
+	jw_str(w, rv(res, r, C_ID));
+	jw_lit(w, ",\"object\":\"run\",\"workspace_id\":");
+	jw_str(w, rv(res, r, C_WS));
+	jw_lit(w, ",\"agent_id\":");
+	jw_str(w, rv(res, r, C_AGENT));
+	jw_lit(w, ",\"agent_version\":");
+	jw_int_cell(w, rv(res, r, C_AGENT_VERSION));
+	jw_lit(w, ",\"agent_version_id\":");
+	jw_str(w, rv(res, r, C_AGENT_VERSION_ID));
+	jw_lit(w, ",\"session_id\":");
+	jw_str(w, rv(res, r, C_SESSION));
+	jw_lit(w, ",\"thread_id\":");
+	jw_str(w, rv(res, r, C_SESSION));
+	jw_lit(w, ",\"runnable_id\":");
+	jw_str(w, rv(res, r, C_AGENT));
+	jw_lit(w, ",\"runnable_type\":\"agent\",\"parent_run_id\":");
+	jw_str(w, rv(res, r, C_PARENT));
+	jw_lit(w, ",\"experiment_id\":");
+	jw_str(w, rv(res, r, C_EXPERIMENT));
+	jw_lit(w, ",\"experiment_candidate_id\":");
+	jw_str(w, rv(res, r, C_CANDIDATE));
+	jw_lit(w, ",\"route_id\":");
+	jw_str(w, rv(res, r, C_ROUTE));
+	jw_lit(w, ",\"persona_id\":");
+	jw_str(w, rv(res, r, C_PERSONA));
+	jw_lit(w, ",\"model\":");
+	jw_str(w, rv(res, r, C_MODEL));
+	jw_lit(w, ",\"provider\":");
+	jw_str(w, rv(res, r, C_PROVIDER));
+	jw_lit(w, ",\"status\":");
+	jw_str(w, rv(res, r, C_STATUS));
+	if (rv_int(res, r, C_CANCEL_REQ))
+		jw_lit(w, ",\"cancel_requested\":true,\"error\":");
+	else
+		jw_lit(w, ",\"cancel_requested\":false,\"error\":");
+	if (rv(res, r, C_ERR_CODE) == NULL)
+		jw_lit(w, "null");
+	else {
+		jw_lit(w, "{\"code\":");
+		jw_str(w, rv(res, r, C_ERR_CODE));
+		jw_lit(w, ",\"message\":");
+		jw_str(w, rv(res, r, C_ERR_MSG) != NULL ? rv(res, r, C_ERR_MSG) : "");
+		jw_lit(w, "}");
+	}
+	jw_lit(w, ",\"input\":");
+	rw_doc(w, res, r, C_INPUT);
+	jw_lit(w, ",\"output\":");
+	rw_doc(w, res, r, C_OUTPUT);
+	jw_lit(w, ",\"metadata\":");
+	rw_doc(w, res, r, C_METADATA);
+	jw_lit(w, ",\"usage\":{\"prompt_tokens\":");
+	jw_int(w, prompt);
+	jw_lit(w, ",\"cached_tokens\":");
+	jw_int(w, cached);
+	jw_lit(w, ",\"cache_write_tokens\":");
+	jw_int(w, rv_int(res, r, C_CACHE_WRITE));
+	jw_lit(w, ",\"completion_tokens\":");
+	jw_int(w, completion);
+	jw_lit(w, ",\"total_tokens\":");
+	jw_int(w, prompt + completion);
+	jw_lit(w, "},\"cost_usd\":");
+	jw_real(w, (double)cost / 1e9);
+	jw_lit(w, ",\"credits_used\":");
+	jw_int(w, money_credits(cost, credits_per_usd));
+	jw_lit(w, ",\"cache_hit_rate\":");
+	jw_real(w, prompt > 0 ? (double)cached / (double)prompt : 0.0);
+	jw_lit(w, ",\"duration_ms\":");
+	jw_int(w, rv_duration(res, r));
+	jw_lit(w, ",\"steps\":");
+	jw_int(w, rv_int(res, r, C_STEPS));
+	jw_lit(w, ",\"attempts\":");
+	jw_int(w, rv_int(res, r, C_ATTEMPTS));
+	jw_lit(w, ",\"trace_id\":");
+	jw_str(w, rv(res, r, C_TRACE));
+	jw_lit(w, ",\"telemetry_span_id\":");
+	jw_str(w, rv(res, r, C_SPAN));
+	jw_lit(w, ",\"created_by_user_id\":");
+	jw_str(w, rv(res, r, C_USER));
+	jw_lit(w, ",\"created_by_user_name\":");
+	jw_str(w, rv(res, r, C_USER_NAME));
+	jw_lit(w, ",\"created_by_email\":");
+	jw_str(w, rv(res, r, C_USER_EMAIL));
+	jw_lit(w, ",\"created_at\":");
+	jw_time(w, rv(res, r, C_CREATED));
+	jw_lit(w, ",\"started_at\":");
+	jw_time(w, rv(res, r, C_STARTED));
+	jw_lit(w, ",\"completed_at\":");
+	jw_time(w, rv(res, r, C_COMPLETED));
+	jw_lit(w, ",\"failed_at\":");
+	jw_time(w, rv(res, r, C_FAILED));
+	jw_lit(w, ",\"cancelled_at\":");
+	jw_time(w, rv(res, r, C_CANCELLED));
+	jw_lit(w, ",\"updated_at\":");
+	jw_time(w, rv(res, r, C_UPDATED));
+	jw_lit(w, "}");
+	return w->failed ? -1 : 0;
+}
+
+/* Row r, or every row as an array when all. */
+static int
+runview_send(struct request_ctx *ctx, const struct db_result *res, size_t r, int all)
+{
+	long long cpu = ctx->cfg->billing_credits_per_usd;
+	char initial[RUNVIEW_WRITE_INITIAL];
+	struct jw w;
+	json_t *body;
+	int rc;
+
+	jw_init(&w, initial, sizeof(initial), RUNVIEW_WRITE_MAX);
+	if (all) {
+		jw_lit(&w, "[");
+		for (size_t i = 0; i < res->nrows && !w.failed; i++) {
+			if (i > 0)
+				jw_lit(&w, ",");
+			(void)runview_run_write(res, i, cpu, &w);
+		}
+		jw_lit(&w, "]");
+	} else
+		(void)runview_run_write(res, r, cpu, &w);
+	if (!w.failed) {
+		rc = http_send(ctx->req, 200, NULL, "application/json", w.buf, w.len);
+		jw_free(&w);
+		return rc;
+	}
+	/* Not valid UTF-8, too big, out of memory: jansson decides, as it always did. */
+	jw_free(&w);
+	if (all) {
+		body = json_array();
+		for (size_t i = 0; i < res->nrows; i++)
+			json_array_append_new(body, runview_run(res, i, cpu));
+	} else
+		body = runview_run(res, r, cpu);
+	return http_send_json(ctx->req, 200, body);
+}
+
+int
+runview_send_run(struct request_ctx *ctx, const struct db_result *res, size_t r)
+{
+	return runview_send(ctx, res, r, 0);
+}
+
+int
+runview_send_runs(struct request_ctx *ctx, const struct db_result *res)
+{
+	return runview_send(ctx, res, 0, 1);
 }
 
 json_t *

@@ -9,7 +9,13 @@
 #include <stddef.h>
 
 struct db_result;
+struct jw;
 struct request_ctx;
+
+/* Stack space runview_send_run() starts with: a typical Run fits (~1.6 KB). */
+#define RUNVIEW_WRITE_INITIAL 4096
+/* Past this the response is built with jansson (no cap), as before. */
+#define RUNVIEW_WRITE_MAX (64 * 1024 * 1024)
 
 /* Column order is fixed: runview.c reads cells by these positions. */
 #define RUNVIEW_COLUMNS                                                                   \
@@ -34,6 +40,21 @@ enum runview_col {
 
 /* The Run object of row r (new reference). credits_per_usd from the config. */
 json_t *runview_run(const struct db_result *res, size_t r, long long credits_per_usd);
+
+/*
+ * Appends the Run object of row r to w: byte for byte what json_dumps of
+ * runview_run() gives, without building it. 0, or -1 when w failed (a cell
+ * that is not valid UTF-8, past w's cap, out of memory): then the caller
+ * uses runview_run(), which decides such cases as it always has.
+ */
+int runview_run_write(
+    const struct db_result *res, size_t r, long long credits_per_usd, struct jw *w);
+
+/* Sends 200 with the Run object of row r (the single-run GET). Borrows res. */
+int runview_send_run(struct request_ctx *ctx, const struct db_result *res, size_t r);
+
+/* Sends 200 with every row's Run object in an array (the lists). Borrows res. */
+int runview_send_runs(struct request_ctx *ctx, const struct db_result *res);
 
 /* The Execution view of row r (new reference). */
 json_t *runview_execution(const struct db_result *res, size_t r);

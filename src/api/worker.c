@@ -15,6 +15,7 @@
 
 #include <fcgiapp.h>
 
+#include "../core/authcache.h"
 #include "../core/config.h"
 #include "../core/daemon.h"
 #include "../core/db.h"
@@ -70,6 +71,8 @@ worker_main(int listen_fd, const struct config *cfg)
 	sigemptyset(&none);
 	sigprocmask(SIG_BLOCK, &term, NULL);
 
+	/* Without the shared counter an API revocation could not reach the other workers. */
+	authcache_configure(authcache_is_shared() ? cfg->api_key_cache_ms : 0);
 	if ((db = db_new(cfg)) == NULL)
 		fatalx("msg=\"out of memory\"");
 	if (db_connect(db) == -1)

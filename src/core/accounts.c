@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "authcache.h"
 #include "db.h"
 
 static const char acc_sql_ws_insert[] =
@@ -116,5 +117,9 @@ accounts_key_revoke(struct db *db, const char *workspace_id, const char *key_id)
 			return -1;
 	}
 	/* CLIENT_FOUND_ROWS: matched rows, so an already revoked key counts. */
-	return db_affected(db) > 0;
+	if (db_affected(db) == 0)
+		return 0;
+	/* Committed (autocommit): no API worker may serve the key from its cache now. */
+	authcache_invalidate();
+	return 1;
 }

@@ -25,7 +25,9 @@ int accounts_key_create(struct db *db, const char *workspace_id, const char *use
     const char *name, const char *role, char id_out[ID_BUFSZ], char secret_out[APIKEY_SECRET_MAX]);
 
 /* Revokes a key (idempotent). workspace_id NULL = any workspace (the CLI).
- * Returns 1 when the key exists, 0 when not, -1 on error. */
+ * Returns 1 when the key exists, 0 when not, -1 on error. A revocation
+ * empties the key caches of every process sharing the counter (authcache.h);
+ * other processes stop honouring the key within their cache's TTL. */
 int accounts_key_revoke(struct db *db, const char *workspace_id, const char *key_id);
 
 #endif

@@ -28,7 +28,11 @@ enum auth_result {
 	AUTH_DB_ERROR,
 };
 
-/* Fills out from the header value (may be NULL). Borrows everything. */
+/*
+ * Fills out from the header value (may be NULL). Borrows everything. In a
+ * process that turned authcache on, a key resolved within its TTL is
+ * answered from the cache, without a statement; failures are never cached.
+ */
 enum auth_result auth_resolve(struct db *db, const char *authorization, struct auth *out);
 
 /* The client-facing sentence for a failed result (never names the key). */

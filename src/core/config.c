@@ -52,6 +52,8 @@ static const struct config_entry config_table[] = {
 	INT("api", "workers", api_workers, "0", 0, 256),
 	INT("api", "backlog", api_backlog, "1024", 16, 65535),
 	STR("api", "pidfile", api_pidfile, ""),
+	/* How long a worker reuses a key resolution; at most 1 s of a revocation made elsewhere. */
+	INT("api", "key_cache_ms", api_key_cache_ms, "1000", 0, 1000),
 
 	STR("stream", "listen", stream_listen, "/run/agentrun/stream.sock"),
 	INT("stream", "max_connections", stream_max_connections, "10000", 1, 1000000),

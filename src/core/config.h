@@ -24,6 +24,7 @@ struct config {
 	long long api_workers;
 	long long api_backlog;
 	char api_pidfile[CONFIG_STR_MAX];
+	long long api_key_cache_ms;
 
 	char stream_listen[CONFIG_STR_MAX];
 	long long stream_max_connections;

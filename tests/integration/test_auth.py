@@ -2,10 +2,12 @@
 member key on admin routes; secrets never leak into errors."""
 
 import secrets
+import threading
+import time
 
 import pytest
 
-from client import assert_error, assert_json
+from client import assert_error, assert_json, random_uuid7
 
 KEYS = "/api/v1/api-keys"
 
@@ -70,10 +72,56 @@ def test_bearer_scheme_is_case_insensitive(api, ws_a):
     assert_json(r, 200)
 
 
+# api.key_cache_ms: how long a worker may answer a key from its cache (the default).
+KEY_CACHE_S = 1.0
+
+
+def _burst(api, key, path, n=12):
+    """n concurrent GETs with key, released together so they spread over the
+    API workers (each serves one request at a time); returns
+    [(monotonic start, status)]."""
+    barrier = threading.Barrier(n, timeout=30)
+    out, lock = [], threading.Lock()
+
+    def one():
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            return
+        t = time.monotonic()
+        r = api.get(path, key=key)
+        with lock:
+            out.append((t, r.status))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert len(out) == n
+    return out
+
+
 def test_key_revoked_with_cli_is_401(stack, ws_a, api):
+    """agentrunctl cannot reach the workers' caches: the key stops working
+    within the cache's TTL, and for good."""
     key_id, secret = ws_a.new_key(ws_a.admin_user, "admin", "to-revoke-cli")
-    assert_json(api.get(KEYS, key=secret), 200)
+    assert {s for _, s in _burst(api, secret, KEYS)} == {200}  # cached in every worker
     assert stack.ctl("key", "revoke", key_id) == ""
+    revoked = time.monotonic()
+    late = []
+    while time.monotonic() < revoked + KEY_CACHE_S + 0.5:
+        t = time.monotonic()
+        r = api.get(KEYS, key=secret)
+        assert r.status in (200, 401), r
+        if r.status == 200:
+            late.append(t - revoked)
+        time.sleep(0.02)
+    # A request that began after the TTL never got in (0.1 s for clock slack).
+    assert all(d < KEY_CACHE_S + 0.1 for d in late), late
+    for _, status in _burst(api, secret, KEYS):
+        assert status == 401
     r = api.get(KEYS, key=secret)
     err = assert_error(r, 401, "AUTHORIZATION_ERROR")
     assert secret not in r.text and secret[3:] not in r.text, err
@@ -84,14 +132,55 @@ def test_key_revoked_with_cli_is_401(stack, ws_a, api):
 
 
 def test_key_revoked_through_api_is_401(ws_a, api):
+    """A revocation through the API reaches every worker's cache at once."""
     key_id, secret = ws_a.new_key(ws_a.admin_user, "member", "to-revoke-api")
     assert api.get(KEYS, key=secret).status == 403  # authenticated, not admin
+    # Cached in every worker (a member key reads its own runs).
+    assert {s for _, s in _burst(api, secret, "/api/v1/runs?limit=1")} == {200}
     r = ws_a.api().delete(KEYS + "/" + key_id)
     assert assert_json(r, 200)["revoked_at"] is not None
+    # The very next requests, on every worker, are refused.
+    for _, status in _burst(api, secret, "/api/v1/runs?limit=1"):
+        assert status == 401
     for path in (KEYS, KEYS + "/" + key_id):
         r = api.get(path, key=secret)
         err = assert_error(r, 401, "AUTHORIZATION_ERROR")
         assert secret not in r.text and secret[3:] not in r.text, err
+
+
+def _statements(stack):
+    return int(stack.sql("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")[0][1])
+
+
+def test_a_read_is_one_statement(stack, ws_a, executor_paused):
+    """The key cache: a client reading in a loop costs its read's statement,
+    not a key lookup too (each worker looks the key up about once a second)."""
+    api = ws_a.api()
+    path = "/api/v1/runs/" + random_uuid7()  # 404: one SELECT, like a found run
+    for _ in range(3 * stack.workers):
+        assert api.get(path).status == 404
+    n = 60
+    before = _statements(stack)
+    t0 = time.monotonic()
+    for _ in range(n):
+        assert api.get(path).status == 404
+    spent = time.monotonic() - t0
+    per_request = (_statements(stack) - before) / n
+    # 1 per request, plus at most one lookup per worker per second spent.
+    assert per_request <= 1 + (stack.workers * (spent + 1) + 1) / n, (per_request, spent)
+    assert per_request < 1.9, per_request
+
+
+def test_new_key_works_at_once_after_unknown_attempts(ws_a, api):
+    """Failures are not cached: a flood of unknown keys neither locks out a
+    key created a moment later nor evicts a working key."""
+    for _, status in _burst(api, _unknown_key(), KEYS, n=8):
+        assert status == 401
+    k = assert_json(ws_a.api().post(KEYS, json={"name": "fresh", "role": "admin"}), 201)
+    assert {s for _, s in _burst(api, k["secret"], KEYS)} == {200}
+    for _ in range(3):
+        assert {s for _, s in _burst(api, _unknown_key(), KEYS, n=8)} == {401}
+    assert {s for _, s in _burst(api, k["secret"], KEYS)} == {200}
 
 
 def test_member_key_is_403_on_admin_routes(ws_a, api):

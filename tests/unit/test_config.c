@@ -116,6 +116,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.api_workers, 0);
 	assert_int_equal(cfg.api_backlog, 1024);
 	assert_string_equal(cfg.api_pidfile, "");
+	assert_int_equal(cfg.api_key_cache_ms, 1000);
 	assert_string_equal(cfg.stream_listen, "/run/agentrun/stream.sock");
 	assert_int_equal(cfg.stream_max_connections, 10000);
 	assert_int_equal(cfg.executor_capacity, 512);
@@ -259,6 +260,13 @@ test_bad_int(void **state)
 	assert_int_equal(cfg.api_workers, 0);
 	assert_int_equal(config_set(&cfg, "api", "workers", "257", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "api.workers"));
+	/* The key cache's TTL is at most a second: the bound on a revocation made elsewhere. */
+	assert_int_equal(config_set(&cfg, "api", "key_cache_ms", "0", err, sizeof(err)), 0);
+	assert_int_equal(cfg.api_key_cache_ms, 0);
+	assert_int_equal(config_set(&cfg, "api", "key_cache_ms", "1000", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&cfg, "api", "key_cache_ms", "1001", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "api.key_cache_ms"));
+	assert_int_equal(cfg.api_key_cache_ms, 1000);
 }
 
 static void
