@@ -251,8 +251,8 @@ wb_on_runs(const struct db_result *res, void *arg)
 	struct wb *b = arg;
 
 	for (size_t i = 0; i < res->nrows; i++) {
-		struct wb_run **w =
-		    bsearch(db_cell(res, i, 0), b->by_id, b->n, sizeof(*b->by_id), wb_cmp_run_key);
+		struct wb_run **w = bsearch(
+		    db_cell(res, i, 0), b->by_id, b->n, sizeof(struct wb_run *), wb_cmp_run_key);
 		const char *token = db_cell(res, i, 1);
 
 		if (w != NULL && token != NULL && strcmp(token, (*w)->r->lease_token) == 0)
@@ -456,7 +456,7 @@ wb_on_seen(const struct db_result *res, void *arg)
 
 	for (size_t i = 0; i < res->nrows; i++) {
 		struct wb_llm **l = bsearch(
-		    db_cell(res, i, 0), ws->sorted, ws->n, sizeof(*ws->sorted), wb_cmp_llm_key);
+		    db_cell(res, i, 0), ws->sorted, ws->n, sizeof(struct wb_llm *), wb_cmp_llm_key);
 
 		if (l != NULL)
 			(*l)->seen = 1;
@@ -477,7 +477,7 @@ wb_llm_seen(struct db *db, struct wb *b)
 
 	if (b->nllm == 0)
 		return 0;
-	if ((ws.sorted = calloc(b->nllm, sizeof(*ws.sorted))) == NULL)
+	if ((ws.sorted = calloc(b->nllm, sizeof(struct wb_llm *))) == NULL)
 		return -1;
 	dbrows_init(&ids, &wb_t_llm_seen);
 	for (size_t i = 0; i < b->nllm; i++) {
@@ -487,7 +487,7 @@ wb_llm_seen(struct db *db, struct wb *b)
 		if (dbrows_add(&ids, &p) == -1)
 			goto out;
 	}
-	qsort(ws.sorted, ws.n, sizeof(*ws.sorted), wb_cmp_llm_ptr);
+	qsort(ws.sorted, ws.n, sizeof(struct wb_llm *), wb_cmp_llm_ptr);
 	rc = dbrows_exec(db, &ids, NULL, wb_on_seen, &ws, NULL);
 out:
 	dbrows_free(&ids);
@@ -733,7 +733,7 @@ wb_prepare(struct wb *b, const struct wrbatch_run *runs, size_t n)
 
 	b->n = n;
 	b->runs = calloc(n, sizeof(*b->runs));
-	b->by_id = calloc(n, sizeof(*b->by_id));
+	b->by_id = calloc(n, sizeof(struct wb_run *));
 	b->sess = calloc(n, sizeof(*b->sess));
 	for (size_t i = 0; i < n; i++)
 		for (struct xop *op = runs[i].ops; op != NULL; op = op->next)
@@ -751,7 +751,7 @@ wb_prepare(struct wb *b, const struct wrbatch_run *runs, size_t n)
 		w->s = &b->sess[b->nsess - 1];
 		b->by_id[i] = w;
 	}
-	qsort(b->by_id, n, sizeof(*b->by_id), wb_cmp_run_ptr);
+	qsort(b->by_id, n, sizeof(struct wb_run *), wb_cmp_run_ptr);
 	dbrows_init(&b->events, &wb_t_events);
 	dbrows_init(&b->messages, &wb_t_messages);
 	dbrows_init(&b->steps, &wb_t_steps);
