@@ -6,13 +6,23 @@
  *
  *   idempotency key → session (new, or the given one, locked) → the one
  *   active run rule (409 / enqueue / interrupt) → the run row → the user
- *   turn as a message → run.created → the session's counters
+ *   turn as a message → run.created → the session's counters → the run
+ *   counted in usage_daily
  *
  * and, after the commit, rings the executor's and the stream's doorbells.
+ *
+ * The hot path (a new session, no Idempotency-Key) is 7 statements and no
+ * read-back: the session row is inserted already holding its active run and
+ * the seq of run.created (no SELECT … FOR UPDATE, no UPDATE sessions), and
+ * the run's INSERT returns the Run object's columns, so the response needs
+ * no re-read. The usage_daily upsert comes last, just before COMMIT, and
+ * never waits on a rollup row another transaction holds (see rc_usage()).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -42,10 +52,11 @@ static const char rc_sql_idem_delete[] =
 static const char rc_sql_idem_insert[] =
     "INSERT INTO idempotency_keys (workspace_id, idem_key, request_hash, run_id, status_code,"
     " created_at, expires_at) VALUES (?, ?, ?, ?, 201, NOW(3), NOW(3) + INTERVAL 24 HOUR)";
+/* A new session holds its first run and run.created (seq 1) from the start. */
 static const char rc_sql_session_insert[] =
     "INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id,"
-    " status, metadata, last_seq, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, 'open', '{}', 0, NOW(3), NOW(3))";
+    " status, metadata, last_seq, active_run_id, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, 'open', '{}', 1, ?, NOW(3), NOW(3))";
 static const char rc_sql_session_active[] =
     "UPDATE sessions SET active_run_id = ?, updated_at = NOW(3) WHERE id = ?";
 static const char rc_sql_run_insert[] =
@@ -55,16 +66,45 @@ static const char rc_sql_run_insert[] =
     " created_by_user_id, created_by_key_id, idempotency_key, multitask, queued,"
     " runnable_at, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))";
+    " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))"
+    /*
+     * The Run object's columns in RUNVIEW_COLUMNS order (runview.h), read
+     * from the row as inserted: runview_run() builds the response from them
+     * exactly as GET /api/v1/runs/{id} would from its SELECT.
+     */
+    " RETURNING id, workspace_id, agent_id, agent_version, agent_version_id, session_id,"
+    " parent_run_id, experiment_id, experiment_candidate_id, route_id, persona_id, model,"
+    " status, cancel_requested, error_code, error_message, input, output, metadata,"
+    " prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd, steps,"
+    " attempts, trace_id, telemetry_span_id, created_by_user_id,"
+    " (SELECT u.name FROM users u WHERE u.id = runs.created_by_user_id),"
+    " (SELECT u.email FROM users u WHERE u.id = runs.created_by_user_id),"
+    " created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, provider,"
+    " ended_at, TIMESTAMPDIFF(MICROSECOND, started_at, COALESCE(ended_at, NOW(3))) DIV 1000";
 static const char rc_sql_message_insert[] =
     "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
     " VALUES (?, ?, ?, ?, 'user', ?, NOW(3))";
-/* Each run counts once, on its creation day, for billing and usage reports. */
+/*
+ * Each run counts once, on its creation day, for billing and usage reports:
+ * in the key's slot 0 row unless another transaction holds it right now (no
+ * wait: error 1205 at once, and only this statement is rolled back), else
+ * in this worker's own slot (0004_usage_slots.sql).
+ */
 static const char rc_sql_usage_run[] =
-    "INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, runs,"
+    "SET STATEMENT innodb_lock_wait_timeout = 0 FOR"
+    " INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, runs,"
     " calls, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd)"
     " VALUES (?, UTC_DATE(), ?, ?, ?, ?, 1, 0, 0, 0, 0, 0, 0)"
     " ON DUPLICATE KEY UPDATE runs = runs + 1";
+static const char rc_sql_usage_run_slot[] =
+    "INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, slot,"
+    " runs, calls, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens,"
+    " cost_nusd) VALUES (?, UTC_DATE(), ?, ?, ?, ?, ?, 1, 0, 0, 0, 0, 0, 0)"
+    " ON DUPLICATE KEY UPDATE runs = runs + 1";
+#define RC_ER_LOCK_WAIT_TIMEOUT 1205 /* MariaDB's ER_LOCK_WAIT_TIMEOUT */
+/* How long a worker keeps to its own slot of a key after finding slot 0 locked. */
+#define RC_USAGE_SPREAD_NS 1000000000LL
+#define RC_USAGE_SPREAD_KEYS 16 /* keys remembered per worker */
 static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
 static const char rc_sql_session_version[] =
     "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
@@ -107,6 +147,7 @@ struct run_txn {
 	/* outcomes */
 	int replay; /* an idempotent replay of run_id */
 	int idem_status; /* its status code */
+	struct db_result *view; /* the inserted run's columns (not on a replay) */
 };
 
 /* Transaction outcomes other than 0 / -1 (application refusals). */
@@ -157,10 +198,11 @@ rc_idempotency(struct db *db, struct run_txn *t)
 	return db_query(db, rc_sql_idem_insert, p, 4, NULL);
 }
 
+/* Inserts a new session whose active run is t->run_id, with seq 1 taken. */
 static int
 rc_new_session(struct db *db, struct run_txn *t)
 {
-	struct db_param p[5];
+	struct db_param p[6];
 
 	id_new(t->session_id);
 	p[0] = dbp_str(t->session_id);
@@ -168,9 +210,71 @@ rc_new_session(struct db *db, struct run_txn *t)
 	p[2] = dbp_str(t->av.agent_id);
 	p[3] = DBP_INT(t->av.version);
 	p[4] = dbp_str(t->av.version_id);
-	return db_query(db, rc_sql_session_insert, p, 5, NULL);
+	p[5] = dbp_str(t->run_id);
+	return db_query(db, rc_sql_session_insert, p, 6, NULL);
 }
 
+static long long
+rc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A rollup key (workspace, agent, user, provider, model) as a 64-bit FNV-1a hash. */
+static unsigned long long
+rc_usage_key(const char *const parts[5])
+{
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < 5; i++) {
+		for (const char *c = parts[i] != NULL ? parts[i] : ""; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL; /* separator: no byte of UTF-8 text */
+	}
+	return h;
+}
+
+/*
+ * Counts the run in usage_daily: in the key's slot 0 row when that row is
+ * free, else in this worker's own slot, and keeps to its own slot for that
+ * key for RC_USAGE_SPREAD_NS, so concurrent creates of one key do not queue
+ * on one row lock. Keys nobody contends for keep their single slot 0 row.
+ * 0 or -1.
+ */
+static int
+rc_usage(struct db *db, struct run_txn *t)
+{
+	/* Recently contended keys, per process (a worker serves one request at a time). */
+	static struct {
+		unsigned long long key;
+		long long until;
+	} spread[RC_USAGE_SPREAD_KEYS];
+	struct request_ctx *ctx = t->ctx;
+	const char *parts[5] = { ctx->auth.workspace_id, t->av.agent_id, ctx->auth.user_id,
+		t->provider, t->model };
+	unsigned long long key = rc_usage_key(parts);
+	size_t k = key % RC_USAGE_SPREAD_KEYS;
+	struct db_param p[6];
+	long long now = rc_now_ns();
+
+	for (size_t i = 0; i < 5; i++)
+		p[i] = dbp_str(parts[i]);
+	if (spread[k].key != key || now >= spread[k].until) {
+		if (db_query(db, rc_sql_usage_run, p, 5, NULL) == 0)
+			return 0;
+		if (db_last_errno(db) != RC_ER_LOCK_WAIT_TIMEOUT)
+			return -1;
+		spread[k].key = key;
+		spread[k].until = now + RC_USAGE_SPREAD_NS;
+	}
+	p[5] = DBP_INT(1 + getpid() % 255);
+	return db_query(db, rc_sql_usage_run_slot, p, 6, NULL);
+}
+
+/* Inserts the run; t->view receives its columns as inserted. */
 static int
 rc_insert_run(struct db *db, struct run_txn *t, int queued)
 {
@@ -202,7 +306,13 @@ rc_insert_run(struct db *db, struct run_txn *t, int queued)
 	p[n++] = dbp_str(rr->multitask);
 	p[n++] = DBP_INT(queued);
 	p[n++] = DBP_INT(queued);
-	return db_query(db, rc_sql_run_insert, p, n, NULL);
+	db_result_free(t->view);
+	t->view = NULL;
+	if (db_query(db, rc_sql_run_insert, p, n, &t->view) == -1)
+		return -1;
+	if (t->view->nrows != 1)
+		return -1;
+	return 0;
 }
 
 /* The one transaction of a run's creation. Re-runnable from the top. */
@@ -224,10 +334,16 @@ rc_txn(struct db *db, void *arg)
 	if (t->replay)
 		return 0;
 
-	if (rr->session_id != NULL)
-		snprintf(t->session_id, sizeof(t->session_id), "%s", rr->session_id);
-	else if (rc_new_session(db, t) == -1)
-		return -1;
+	if (rr->session_id == NULL) {
+		/* Nothing to lock or check: the session is new and is the run's. */
+		if (rc_new_session(db, t) == -1)
+			return -1;
+		evlog_begin_new(&b, ctx->auth.workspace_id, t->session_id, 1);
+		if (rc_insert_run(db, t, 0) == -1)
+			return -1;
+		goto turn;
+	}
+	snprintf(t->session_id, sizeof(t->session_id), "%s", rr->session_id);
 	if ((found = evlog_begin(db, ctx->auth.workspace_id, t->session_id, &b)) == -1)
 		return -1;
 	if (found == 0)
@@ -260,6 +376,7 @@ rc_txn(struct db *db, void *arg)
 		if (db_query(db, rc_sql_session_active, p, 2, NULL) == -1)
 			return -1;
 	}
+turn:
 	id_new(t->message_id);
 	p[0] = dbp_str(t->message_id);
 	p[1] = dbp_str(ctx->auth.workspace_id);
@@ -268,19 +385,13 @@ rc_txn(struct db *db, void *arg)
 	p[4] = dbp_str(t->user_turn);
 	if (db_query(db, rc_sql_message_insert, p, 5, NULL) == -1)
 		return -1;
-	p[0] = dbp_str(ctx->auth.workspace_id);
-	p[1] = dbp_str(t->av.agent_id);
-	p[2] = dbp_str(ctx->auth.user_id);
-	p[3] = dbp_str(t->provider);
-	p[4] = dbp_str(t->model);
-	if (db_query(db, rc_sql_usage_run, p, 5, NULL) == -1)
-		return -1;
 	data = json_pack("{s:s, s:b}", "status", "pending", "queued", queued);
 	rc = evlog_add(db, &b, t->run_id, "run.created", data, NULL, NULL);
 	json_decref(data);
 	if (rc == -1 || evlog_finish(db, &b) == -1)
 		return -1;
-	return 0;
+	/* Last: a rollup row stays locked only from here to the COMMIT. */
+	return rc_usage(db, t);
 }
 
 /* The request hash an Idempotency-Key is bound to: method, path and body. */
@@ -500,8 +611,9 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 	if (!t.replay) {
 		doorbell_ring(ctx->cfg->doorbell_executor);
 		doorbell_ring(ctx->cfg->doorbell_stream);
-	}
-	if (runview_load(ctx, t.run_id, &res) != 1) {
+		res = t.view;
+		t.view = NULL;
+	} else if (runview_load(ctx, t.run_id, &res) != 1) {
 		api_db_failure(ctx, "run_get");
 		goto out;
 	}
@@ -515,6 +627,7 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 out:
 	json_decref(extra);
 	db_result_free(res);
+	db_result_free(t.view);
 	agentref_clear(&t.av);
 	free(t.user_turn);
 	free(t.input_text);
