@@ -30,6 +30,7 @@
 #include "../core/doorbell.h"
 #include "../core/evlog.h"
 #include "../core/jsonschema.h"
+#include "../core/log.h"
 #include "../core/prompt.h"
 #include "../core/runops.h"
 #include "agentref.h"
@@ -105,6 +106,15 @@ static const char rc_sql_usage_run_slot[] =
 /* How long a worker keeps to its own slot of a key after finding slot 0 locked. */
 #define RC_USAGE_SPREAD_NS 1000000000LL
 #define RC_USAGE_SPREAD_KEYS 16 /* keys remembered per worker */
+/*
+ * The new-session case of rc_txn() in one round trip: the procedure of
+ * 0005_run_create.sql runs the same statements in its own transaction and
+ * answers the Run's columns (RUNVIEW_COLUMNS order), then the usage slot.
+ */
+static const char rc_sql_create_new[] =
+    "CALL run_create_new(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?)";
+#define RC_CREATE_NEW_SLOT_COL 40 /* after the Run's columns */
 static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
 static const char rc_sql_session_version[] =
     "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
@@ -237,6 +247,47 @@ rc_usage_key(const char *const parts[5])
 	return h;
 }
 
+/* The usage_daily slot of this worker (1-255): its own unless pids collide. */
+static long long
+rc_own_slot(void)
+{
+	return 1 + getpid() % 255;
+}
+
+/* Recently contended rollup keys, per process (a worker serves one request at a time). */
+static struct {
+	unsigned long long key;
+	long long until;
+} rc_spread[RC_USAGE_SPREAD_KEYS];
+
+/* 1 when the rollup key goes to this worker's own slot without trying slot 0. */
+static int
+rc_spread_get(unsigned long long key)
+{
+	size_t k = key % RC_USAGE_SPREAD_KEYS;
+
+	return rc_spread[k].key == key && rc_now_ns() < rc_spread[k].until;
+}
+
+/* Slot 0 of key was found locked: keep to the own slot for RC_USAGE_SPREAD_NS. */
+static void
+rc_spread_set(unsigned long long key)
+{
+	size_t k = key % RC_USAGE_SPREAD_KEYS;
+
+	rc_spread[k].key = key;
+	rc_spread[k].until = rc_now_ns() + RC_USAGE_SPREAD_NS;
+}
+
+static unsigned long long
+rc_usage_key_of(const struct run_txn *t)
+{
+	const char *parts[5] = { t->ctx->auth.workspace_id, t->av.agent_id, t->ctx->auth.user_id,
+		t->provider, t->model };
+
+	return rc_usage_key(parts);
+}
+
 /*
  * Counts the run in usage_daily: in the key's slot 0 row when that row is
  * free, else in this worker's own slot, and keeps to its own slot for that
@@ -247,31 +298,99 @@ rc_usage_key(const char *const parts[5])
 static int
 rc_usage(struct db *db, struct run_txn *t)
 {
-	/* Recently contended keys, per process (a worker serves one request at a time). */
-	static struct {
-		unsigned long long key;
-		long long until;
-	} spread[RC_USAGE_SPREAD_KEYS];
 	struct request_ctx *ctx = t->ctx;
-	const char *parts[5] = { ctx->auth.workspace_id, t->av.agent_id, ctx->auth.user_id,
-		t->provider, t->model };
-	unsigned long long key = rc_usage_key(parts);
-	size_t k = key % RC_USAGE_SPREAD_KEYS;
+	unsigned long long key = rc_usage_key_of(t);
 	struct db_param p[6];
-	long long now = rc_now_ns();
 
-	for (size_t i = 0; i < 5; i++)
-		p[i] = dbp_str(parts[i]);
-	if (spread[k].key != key || now >= spread[k].until) {
+	p[0] = dbp_str(ctx->auth.workspace_id);
+	p[1] = dbp_str(t->av.agent_id);
+	p[2] = dbp_str(ctx->auth.user_id);
+	p[3] = dbp_str(t->provider);
+	p[4] = dbp_str(t->model);
+	if (!rc_spread_get(key)) {
 		if (db_query(db, rc_sql_usage_run, p, 5, NULL) == 0)
 			return 0;
 		if (db_last_errno(db) != RC_ER_LOCK_WAIT_TIMEOUT)
 			return -1;
-		spread[k].key = key;
-		spread[k].until = now + RC_USAGE_SPREAD_NS;
+		rc_spread_set(key);
 	}
-	p[5] = DBP_INT(1 + getpid() % 255);
+	p[5] = DBP_INT(rc_own_slot());
 	return db_query(db, rc_sql_usage_run_slot, p, 6, NULL);
+}
+
+/*
+ * rc_txn() for a new session without an Idempotency-Key, in one round trip
+ * (run_create_new). t->view receives the Run's columns. Retried like a
+ * transaction; a retry that finds its run already there (the first call
+ * committed, its answer was lost) answers that run. 0 or -1.
+ */
+static int
+rc_create_new(struct run_txn *t)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+	unsigned long long key;
+	struct db_param p[25];
+	char *event;
+	json_t *data;
+	size_t n = 0;
+	int rc = -1, try0;
+
+	id_new(t->run_id);
+	id_new(t->session_id);
+	id_new(t->message_id);
+	data = json_pack("{s:s, s:b}", "status", "pending", "queued", 0);
+	event = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(data);
+	if (event == NULL)
+		return -1;
+	key = rc_usage_key_of(t);
+	try0 = !rc_spread_get(key);
+	p[n++] = dbp_str(ctx->auth.workspace_id);
+	p[n++] = dbp_str(t->run_id);
+	p[n++] = dbp_str(t->session_id);
+	p[n++] = dbp_str(t->message_id);
+	p[n++] = dbp_str(t->av.agent_id);
+	p[n++] = DBP_INT(t->av.version);
+	p[n++] = dbp_str(t->av.version_id);
+	p[n++] = dbp_str(rr->parent_run_id);
+	p[n++] = dbp_str(rr->experiment_id);
+	p[n++] = dbp_str(rr->experiment_candidate_id);
+	p[n++] = dbp_str(rr->route_id);
+	p[n++] = dbp_str(rr->persona_id);
+	p[n++] = dbp_str(t->provider);
+	p[n++] = dbp_str(t->model);
+	p[n++] = dbp_str(t->input_text);
+	p[n++] = dbp_str(t->metadata_text);
+	p[n++] = dbp_str(t->trace_id);
+	p[n++] = dbp_str(t->span_id);
+	p[n++] = dbp_str(ctx->auth.user_id);
+	p[n++] = dbp_str(ctx->auth.key_id);
+	p[n++] = dbp_str(rr->multitask);
+	p[n++] = dbp_str(t->user_turn);
+	p[n++] = dbp_str(event);
+	p[n++] = DBP_INT(try0);
+	p[n++] = DBP_INT(rc_own_slot());
+	for (int attempt = 0; attempt < RUN_CREATE_TRIES; attempt++) {
+		db_result_free(t->view);
+		t->view = NULL;
+		if (db_query(ctx->db, rc_sql_create_new, p, n, &t->view) == 0) {
+			rc = t->view->nrows == 1 ? 0 : -1;
+			break;
+		}
+		if (attempt > 0 && db_last_err(ctx->db) == DB_ERR_DUPLICATE) {
+			rc = runview_load(ctx, t->run_id, &t->view) == 1 ? 0 : -1;
+			break;
+		}
+		if (db_last_err(ctx->db) != DB_ERR_RETRY)
+			break;
+		log_info("msg=\"run create retry\" attempt=%d errno=%u", attempt + 1,
+		    db_last_errno(ctx->db));
+	}
+	if (rc == 0 && try0 && db_cell_int(t->view, 0, RC_CREATE_NEW_SLOT_COL, 0) != 0)
+		rc_spread_set(key);
+	free(event);
+	return rc;
 }
 
 /* Inserts the run; t->view receives its columns as inserted. */
@@ -579,11 +698,15 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 	}
 
 	/* A concurrent first use of the same Idempotency-Key loses the insert: re-run. */
-	for (tries = 0; tries < RUN_CREATE_TRIES; tries++) {
-		rc = db_txn(ctx->db, rc_txn, &t);
-		if (!(rc == -1 && db_last_err(ctx->db) == DB_ERR_DUPLICATE && t.idem_key != NULL))
-			break;
-	}
+	if (rr->session_id == NULL && t.idem_key == NULL)
+		rc = rc_create_new(&t);
+	else
+		for (tries = 0; tries < RUN_CREATE_TRIES; tries++) {
+			rc = db_txn(ctx->db, rc_txn, &t);
+			if (!(rc == -1 && db_last_err(ctx->db) == DB_ERR_DUPLICATE &&
+				t.idem_key != NULL))
+				break;
+		}
 	switch (rc) {
 	case 0: break;
 	case RC_IDEM_CONFLICT:

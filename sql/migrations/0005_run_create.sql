@@ -1,0 +1,84 @@
+-- run_create_new: the whole creation of a run in a new session (the common
+-- case: POST /api/v1/runs and /agents/{id}/runs without session_id or
+-- Idempotency-Key) as one call, so the API worker makes one round trip for
+-- it instead of one per statement. It does exactly what rc_txn() in
+-- src/api/runs_create.c does for a new session, in one transaction:
+--   the session (holding the run as its active run, last_seq 1), the run,
+--   the user turn, run.created (seq 1), and the run counted in usage_daily
+--   (0004_usage_slots.sql: slot 0 unless that row is locked right now, when
+--   p_try_slot0 is set, else p_own_slot)
+-- then commits and answers one row: the Run object's columns in the order of
+-- RUNVIEW_COLUMNS (src/api/runview.h), then the usage_daily slot used.
+-- Any error rolls the transaction back and is passed on unchanged (a
+-- deadlock is retried by the caller like any transaction).
+-- SQL SECURITY INVOKER: it runs with the API account's own rights.
+--
+-- Rules of `agentrunctl migrate` (0003_reports.sql): a statement ends at a
+-- line that ends with a semicolon. The procedure body is one statement, so
+-- its inner statements are separated by a semicolon at the start of a line
+-- (or inside one), never at the end of one. CREATE OR REPLACE is re-runnable.
+CREATE OR REPLACE PROCEDURE run_create_new(
+    IN p_ws VARCHAR(36), IN p_run VARCHAR(36), IN p_session VARCHAR(36),
+    IN p_message VARCHAR(36), IN p_agent VARCHAR(36), IN p_version BIGINT,
+    IN p_version_id VARCHAR(36), IN p_parent VARCHAR(36), IN p_experiment VARCHAR(255),
+    IN p_candidate VARCHAR(255), IN p_route VARCHAR(36), IN p_persona VARCHAR(255),
+    IN p_provider VARCHAR(32), IN p_model VARCHAR(255), IN p_input LONGTEXT,
+    IN p_metadata LONGTEXT, IN p_trace VARCHAR(32), IN p_span VARCHAR(16),
+    IN p_user VARCHAR(36), IN p_key VARCHAR(36), IN p_multitask VARCHAR(16),
+    IN p_turn LONGTEXT, IN p_event LONGTEXT, IN p_try_slot0 BOOLEAN, IN p_own_slot INT)
+MODIFIES SQL DATA
+SQL SECURITY INVOKER
+BEGIN
+  DECLARE v_slot INT DEFAULT -1
+  ; DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK ; RESIGNAL ; END
+  ; START TRANSACTION
+  ; INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id,
+      status, metadata, last_seq, active_run_id, created_at, updated_at)
+    VALUES (p_session, p_ws, p_agent, p_version, p_version_id, 'open', '{}', 1, p_run,
+      NOW(3), NOW(3))
+  ; INSERT INTO runs (id, workspace_id, agent_id, agent_version, agent_version_id,
+      session_id, parent_run_id, experiment_id, experiment_candidate_id, route_id,
+      persona_id, provider, model, status, input, metadata, trace_id, telemetry_span_id,
+      created_by_user_id, created_by_key_id, idempotency_key, multitask, queued,
+      runnable_at, created_at, updated_at)
+    VALUES (p_run, p_ws, p_agent, p_version, p_version_id, p_session, p_parent,
+      p_experiment, p_candidate, p_route, p_persona, p_provider, p_model, 'pending',
+      p_input, p_metadata, p_trace, p_span, p_user, p_key, NULL, p_multitask, 0,
+      NOW(3), NOW(3), NOW(3))
+  ; INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)
+    VALUES (p_message, p_ws, p_session, p_run, 'user', p_turn, NOW(3))
+  ; INSERT INTO events (session_id, seq, workspace_id, run_id, type, data, dedup_key,
+      created_at)
+    VALUES (p_session, 1, p_ws, p_run, 'run.created', p_event, NULL, NOW(3))
+  ; IF p_try_slot0 THEN
+      BEGIN
+        -- 1205 at once (no wait) when another transaction holds the row:
+        -- only that statement is rolled back.
+        DECLARE CONTINUE HANDLER FOR 1205 SET v_slot = -1
+        ; SET v_slot = 0
+        ; SET STATEMENT innodb_lock_wait_timeout = 0 FOR
+          INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model,
+            runs) VALUES (p_ws, UTC_DATE(), p_agent, p_user, p_provider, p_model, 1)
+          ON DUPLICATE KEY UPDATE runs = runs + 1
+      ; END
+    ; END IF
+  ; IF v_slot < 0 THEN
+      SET v_slot = p_own_slot
+      ; INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model,
+          slot, runs) VALUES (p_ws, UTC_DATE(), p_agent, p_user, p_provider, p_model,
+          v_slot, 1)
+        ON DUPLICATE KEY UPDATE runs = runs + 1
+    ; END IF
+  ; COMMIT
+  ; SELECT r.id, r.workspace_id, r.agent_id, r.agent_version, r.agent_version_id,
+      r.session_id, r.parent_run_id, r.experiment_id, r.experiment_candidate_id,
+      r.route_id, r.persona_id, r.model, r.status, r.cancel_requested, r.error_code,
+      r.error_message, r.input, r.output, r.metadata, r.prompt_tokens,
+      r.cached_tokens, r.cache_write_tokens, r.completion_tokens, r.cost_nusd,
+      r.steps, r.attempts, r.trace_id, r.telemetry_span_id, r.created_by_user_id,
+      u.name, u.email, r.created_at, r.started_at, r.completed_at, r.failed_at,
+      r.cancelled_at, r.updated_at, r.provider, r.ended_at,
+      TIMESTAMPDIFF(MICROSECOND, r.started_at, COALESCE(r.ended_at, NOW(3))) DIV 1000,
+      v_slot
+    FROM runs r LEFT JOIN users u ON u.id = r.created_by_user_id WHERE r.id = p_run
+; END;
