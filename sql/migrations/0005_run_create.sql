@@ -11,21 +11,40 @@
 -- RUNVIEW_COLUMNS (src/api/runview.h), then the usage_daily slot used.
 -- Any error rolls the transaction back and is passed on unchanged (a
 -- deadlock is retried by the caller like any transaction).
--- SQL SECURITY INVOKER: it runs with the API account's own rights.
+-- SQL SECURITY INVOKER: it runs with the API account's own rights. Id
+-- parameters have their columns' character set and collation (ascii_bin):
+-- a utf8mb4 value compared with an ascii key column would not use its index.
 --
 -- Rules of `agentrunctl migrate` (0003_reports.sql): a statement ends at a
 -- line that ends with a semicolon. The procedure body is one statement, so
 -- its inner statements are separated by a semicolon at the start of a line
 -- (or inside one), never at the end of one. CREATE OR REPLACE is re-runnable.
 CREATE OR REPLACE PROCEDURE run_create_new(
-    IN p_ws VARCHAR(36), IN p_run VARCHAR(36), IN p_session VARCHAR(36),
-    IN p_message VARCHAR(36), IN p_agent VARCHAR(36), IN p_version BIGINT,
-    IN p_version_id VARCHAR(36), IN p_parent VARCHAR(36), IN p_experiment VARCHAR(255),
-    IN p_candidate VARCHAR(255), IN p_route VARCHAR(36), IN p_persona VARCHAR(255),
-    IN p_provider VARCHAR(32), IN p_model VARCHAR(255), IN p_input LONGTEXT,
-    IN p_metadata LONGTEXT, IN p_trace VARCHAR(32), IN p_span VARCHAR(16),
-    IN p_user VARCHAR(36), IN p_key VARCHAR(36), IN p_multitask VARCHAR(16),
-    IN p_turn LONGTEXT, IN p_event LONGTEXT, IN p_try_slot0 BOOLEAN, IN p_own_slot INT)
+    IN p_ws CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_run CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_session CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_message CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_agent CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_version BIGINT,
+    IN p_version_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_parent CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_experiment VARCHAR(255) COLLATE utf8mb4_bin,
+    IN p_candidate VARCHAR(255) COLLATE utf8mb4_bin,
+    IN p_route CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_persona VARCHAR(255),
+    IN p_provider VARCHAR(32),
+    IN p_model VARCHAR(255),
+    IN p_input LONGTEXT,
+    IN p_metadata LONGTEXT,
+    IN p_trace CHAR(32) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_span CHAR(16) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_user CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_key CHAR(36) CHARACTER SET ascii COLLATE ascii_bin,
+    IN p_multitask VARCHAR(16),
+    IN p_turn LONGTEXT,
+    IN p_event LONGTEXT,
+    IN p_try_slot0 BOOLEAN,
+    IN p_own_slot INT)
 MODIFIES SQL DATA
 SQL SECURITY INVOKER
 BEGIN
