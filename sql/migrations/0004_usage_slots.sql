@@ -10,7 +10,7 @@
 --   * slot 0 is the one row a key has while nothing contends for it. The
 --     executor's model-call upsert names no slot, so it always adds to slot 0.
 --   * an API worker adds its runs + 1 to slot 0 unless that row is locked at
---     that moment (it does not wait for it); then, and for about a second
+--     that moment (it does not wait for it): then, and for about a second
 --     after, it adds to its own slot (1-255, from its process id), which no
 --     other worker is likely to use. The count stays exact and is committed
 --     with the run: only where it is stored differs.

@@ -30,12 +30,12 @@
  * agent's active version (the highest active one).
  */
 #define AR_LIGHT "SELECT a.id, a.archived_at IS NOT NULL, v.id, v.status FROM agents a"
-#define AR_JOIN_NUMBER                                         \
+#define AR_JOIN_NUMBER                                                   \
 	" LEFT JOIN agent_versions v ON v.workspace_id = a.workspace_id" \
 	" AND v.agent_id = a.id AND v.version = ?"
-#define AR_JOIN_ACTIVE                                                              \
-	" LEFT JOIN agent_versions v ON v.id = (SELECT x.id FROM agent_versions x"      \
-	" WHERE x.workspace_id = a.workspace_id AND x.agent_id = a.id"                \
+#define AR_JOIN_ACTIVE                                                             \
+	" LEFT JOIN agent_versions v ON v.id = (SELECT x.id FROM agent_versions x" \
+	" WHERE x.workspace_id = a.workspace_id AND x.agent_id = a.id"             \
 	" AND x.status = 'active' ORDER BY x.version DESC LIMIT 1)"
 static const char ar_sql_id_number[] =
     AR_LIGHT AR_JOIN_NUMBER " WHERE a.workspace_id = ? AND a.id = ?";
@@ -178,8 +178,8 @@ ar_cache_put(const struct agent_version *av)
  * cache, else loaded (and cached). 1 found, 0 not, -1 database error.
  */
 static int
-ar_content(struct request_ctx *ctx, const char *version_id, const char *status,
-    struct agent_version *out)
+ar_content(
+    struct request_ctx *ctx, const char *version_id, const char *status, struct agent_version *out)
 {
 	struct db_param p[2] = { dbp_str(ctx->auth.workspace_id), dbp_str(version_id) };
 	struct db_result *res;

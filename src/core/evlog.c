@@ -39,8 +39,8 @@ evlog_begin(struct db *db, const char *workspace_id, const char *session_id, str
 }
 
 void
-evlog_begin_new(struct evlog_batch *b, const char *workspace_id, const char *session_id,
-    long long reserved)
+evlog_begin_new(
+    struct evlog_batch *b, const char *workspace_id, const char *session_id, long long reserved)
 {
 	memset(b, 0, sizeof(*b));
 	snprintf(b->workspace_id, sizeof(b->workspace_id), "%s", workspace_id);

@@ -41,8 +41,8 @@ int evlog_begin(
  * evlog_finish() writes last_seq only when a different number was added.
  * The session is open and has no active run as far as the batch knows.
  */
-void evlog_begin_new(struct evlog_batch *b, const char *workspace_id, const char *session_id,
-    long long reserved);
+void evlog_begin_new(
+    struct evlog_batch *b, const char *workspace_id, const char *session_id, long long reserved);
 
 /*
  * Appends one event. data is borrowed. dedup_key (may be NULL) makes a
