@@ -3,14 +3,15 @@
 -- Idempotency-Key) as one call, so the API worker makes one round trip for
 -- it instead of one per statement. It does exactly what rc_txn() in
 -- src/api/runs_create.c does for a new session, in one transaction:
---   the session (holding the run as its active run, last_seq 1), the run,
---   the user turn, run.created (seq 1), and the run counted in usage_daily
---   (0004_usage_slots.sql: slot 0 unless that row is locked right now, when
---   p_try_slot0 is set, else p_own_slot)
--- then commits and answers one row: the Run object's columns in the order of
--- RUNVIEW_COLUMNS (src/api/runview.h), then the usage_daily slot used.
--- Any error rolls the transaction back and is passed on unchanged (a
--- deadlock is retried by the caller like any transaction).
+--   the session (holding the run as its active run, last_seq 1), the run
+--   counted in usage_daily (0004_usage_slots.sql: slot 0 unless that row is
+--   locked right now, when p_try_slot0 is set, else p_own_slot), the run,
+--   the user turn and run.created (seq 1)
+-- and commits. The run's INSERT answers one row: the Run object's columns
+-- in the order of RUNVIEW_COLUMNS (src/api/runview.h), then the usage_daily
+-- slot used. Any error rolls the transaction back and is passed on
+-- unchanged, also one raised after that row was sent (the caller reads the
+-- call's status to the end; a deadlock is retried like any transaction).
 -- SQL SECURITY INVOKER: it runs with the API account's own rights. Id
 -- parameters have their columns' character set and collation (ascii_bin):
 -- a utf8mb4 value compared with an ascii key column would not use its index.
@@ -55,20 +56,6 @@ BEGIN
       status, metadata, last_seq, active_run_id, created_at, updated_at)
     VALUES (p_session, p_ws, p_agent, p_version, p_version_id, 'open', '{}', 1, p_run,
       NOW(3), NOW(3))
-  ; INSERT INTO runs (id, workspace_id, agent_id, agent_version, agent_version_id,
-      session_id, parent_run_id, experiment_id, experiment_candidate_id, route_id,
-      persona_id, provider, model, status, input, metadata, trace_id, telemetry_span_id,
-      created_by_user_id, created_by_key_id, idempotency_key, multitask, queued,
-      runnable_at, created_at, updated_at)
-    VALUES (p_run, p_ws, p_agent, p_version, p_version_id, p_session, p_parent,
-      p_experiment, p_candidate, p_route, p_persona, p_provider, p_model, 'pending',
-      p_input, p_metadata, p_trace, p_span, p_user, p_key, NULL, p_multitask, 0,
-      NOW(3), NOW(3), NOW(3))
-  ; INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)
-    VALUES (p_message, p_ws, p_session, p_run, 'user', p_turn, NOW(3))
-  ; INSERT INTO events (session_id, seq, workspace_id, run_id, type, data, dedup_key,
-      created_at)
-    VALUES (p_session, 1, p_ws, p_run, 'run.created', p_event, NULL, NOW(3))
   ; IF p_try_slot0 THEN
       BEGIN
         -- 1205 at once (no wait) when another transaction holds the row:
@@ -88,16 +75,29 @@ BEGIN
           v_slot, 1)
         ON DUPLICATE KEY UPDATE runs = runs + 1
     ; END IF
-  ; COMMIT
-  ; SELECT r.id, r.workspace_id, r.agent_id, r.agent_version, r.agent_version_id,
-      r.session_id, r.parent_run_id, r.experiment_id, r.experiment_candidate_id,
-      r.route_id, r.persona_id, r.model, r.status, r.cancel_requested, r.error_code,
-      r.error_message, r.input, r.output, r.metadata, r.prompt_tokens,
-      r.cached_tokens, r.cache_write_tokens, r.completion_tokens, r.cost_nusd,
-      r.steps, r.attempts, r.trace_id, r.telemetry_span_id, r.created_by_user_id,
-      u.name, u.email, r.created_at, r.started_at, r.completed_at, r.failed_at,
-      r.cancelled_at, r.updated_at, r.provider, r.ended_at,
-      TIMESTAMPDIFF(MICROSECOND, r.started_at, COALESCE(r.ended_at, NOW(3))) DIV 1000,
+  ; INSERT INTO runs (id, workspace_id, agent_id, agent_version, agent_version_id,
+      session_id, parent_run_id, experiment_id, experiment_candidate_id, route_id,
+      persona_id, provider, model, status, input, metadata, trace_id, telemetry_span_id,
+      created_by_user_id, created_by_key_id, idempotency_key, multitask, queued,
+      runnable_at, created_at, updated_at)
+    VALUES (p_run, p_ws, p_agent, p_version, p_version_id, p_session, p_parent,
+      p_experiment, p_candidate, p_route, p_persona, p_provider, p_model, 'pending',
+      p_input, p_metadata, p_trace, p_span, p_user, p_key, NULL, p_multitask, 0,
+      NOW(3), NOW(3), NOW(3))
+    RETURNING id, workspace_id, agent_id, agent_version, agent_version_id, session_id,
+      parent_run_id, experiment_id, experiment_candidate_id, route_id, persona_id, model,
+      status, cancel_requested, error_code, error_message, input, output, metadata,
+      prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd,
+      steps, attempts, trace_id, telemetry_span_id, created_by_user_id,
+      (SELECT u.name FROM users u WHERE u.id = runs.created_by_user_id),
+      (SELECT u.email FROM users u WHERE u.id = runs.created_by_user_id),
+      created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, provider,
+      ended_at, TIMESTAMPDIFF(MICROSECOND, started_at, COALESCE(ended_at, NOW(3))) DIV 1000,
       v_slot
-    FROM runs r LEFT JOIN users u ON u.id = r.created_by_user_id WHERE r.id = p_run
+  ; INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)
+    VALUES (p_message, p_ws, p_session, p_run, 'user', p_turn, NOW(3))
+  ; INSERT INTO events (session_id, seq, workspace_id, run_id, type, data, dedup_key,
+      created_at)
+    VALUES (p_session, 1, p_ws, p_run, 'run.created', p_event, NULL, NOW(3))
+  ; COMMIT
 ; END;
