@@ -7,7 +7,11 @@
 --   counted in usage_daily (0004_usage_slots.sql: slot 0 unless that row is
 --   locked right now, when p_try_slot0 is set, else p_own_slot), the run,
 --   the user turn and run.created (seq 1)
--- and commits. The run's INSERT answers one row: the Run object's columns
+-- and commits. With p_verify it first checks that p_version_id is still the
+-- agent's active version (the highest active one) and the agent is not
+-- archived, and else fails with error 1644 before writing anything: the
+-- caller guessed the version from its cache, and resolves it again.
+-- The run's INSERT answers one row: the Run object's columns
 -- in the order of RUNVIEW_COLUMNS (src/api/runview.h), then the usage_daily
 -- slot used. Any error rolls the transaction back and is passed on
 -- unchanged, also one raised after that row was sent (the caller reads the
@@ -45,13 +49,24 @@ CREATE OR REPLACE PROCEDURE run_create_new(
     IN p_turn LONGTEXT,
     IN p_event LONGTEXT,
     IN p_try_slot0 BOOLEAN,
-    IN p_own_slot INT)
+    IN p_own_slot INT,
+    IN p_verify BOOLEAN)
 MODIFIES SQL DATA
 SQL SECURITY INVOKER
 BEGIN
   DECLARE v_slot INT DEFAULT -1
   ; DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK ; RESIGNAL ; END
   ; START TRANSACTION
+  ; IF p_verify AND NOT EXISTS (SELECT 1 FROM agents a
+        JOIN agent_versions v ON v.workspace_id = a.workspace_id AND v.agent_id = a.id
+        WHERE a.workspace_id = p_ws AND a.id = p_agent AND a.archived_at IS NULL
+          AND v.id = p_version_id AND v.status = 'active'
+          AND NOT EXISTS (SELECT 1 FROM agent_versions x WHERE x.workspace_id = p_ws
+            AND x.agent_id = p_agent AND x.status = 'active' AND x.version > v.version))
+    THEN
+      SIGNAL SQLSTATE '45000' SET MYSQL_ERRNO = 1644,
+        MESSAGE_TEXT = 'run_create_new: not the agent''s active version'
+    ; END IF
   ; INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id,
       status, metadata, last_seq, active_run_id, created_at, updated_at)
     VALUES (p_session, p_ws, p_agent, p_version, p_version_id, 'open', '{}', 1, p_run,

@@ -8,6 +8,11 @@
  * archive change the status, which the light query always reads fresh):
  * drafts are never cached. So a version published a moment ago is seen by
  * the very next request, and no invalidation is needed.
+ *
+ * Run creation may skip even the light query: agentref_guess_active()
+ * offers the version this worker last found active for the agent, and the
+ * creating transaction checks it is still the agent's active version (and
+ * the agent not archived) before writing anything.
  */
 #include "agentref.h"
 
@@ -62,6 +67,15 @@ static struct {
 	unsigned long long used; /* 0: empty */
 } ar_cache[AR_CACHE_MAX];
 static unsigned long long ar_clock;
+
+/* Per process: the active version last resolved for (workspace, agent). */
+#define AR_ACTIVE_MAX 64
+static struct {
+	char workspace_id[ID_BUFSZ];
+	char agent_id[ID_BUFSZ];
+	char version_id[ID_BUFSZ];
+	unsigned long long used; /* 0: empty */
+} ar_active[AR_ACTIVE_MAX];
 
 void
 agentref_clear(struct agent_version *av)
@@ -199,6 +213,60 @@ ar_content(
 	return found;
 }
 
+/* The ar_active entry of (workspace, agent), or NULL. */
+static size_t
+ar_active_find(const char *workspace_id, const char *agent_id, int *found)
+{
+	size_t victim = 0;
+
+	*found = 0;
+	for (size_t i = 0; i < AR_ACTIVE_MAX; i++) {
+		if (ar_active[i].used != 0 && strcmp(ar_active[i].agent_id, agent_id) == 0 &&
+		    strcmp(ar_active[i].workspace_id, workspace_id) == 0) {
+			*found = 1;
+			return i;
+		}
+		if (ar_active[i].used < ar_active[victim].used)
+			victim = i;
+	}
+	return victim; /* an empty entry, or the least recently used */
+}
+
+static void
+ar_active_put(const char *workspace_id, const struct agent_version *av)
+{
+	int found;
+	size_t i = ar_active_find(workspace_id, av->agent_id, &found);
+
+	snprintf(ar_active[i].workspace_id, sizeof(ar_active[i].workspace_id), "%s", workspace_id);
+	snprintf(ar_active[i].agent_id, sizeof(ar_active[i].agent_id), "%s", av->agent_id);
+	snprintf(ar_active[i].version_id, sizeof(ar_active[i].version_id), "%s", av->version_id);
+	ar_active[i].used = ++ar_clock;
+}
+
+int
+agentref_guess_active(struct request_ctx *ctx, const char *agent_id, struct agent_version *out)
+{
+	int found;
+	size_t i = ar_active_find(ctx->auth.workspace_id, agent_id, &found);
+
+	memset(out, 0, sizeof(*out));
+	if (!found || !ar_cache_get(ar_active[i].version_id, "active", out))
+		return 0;
+	ar_active[i].used = ++ar_clock;
+	return 1;
+}
+
+void
+agentref_forget_active(struct request_ctx *ctx, const char *agent_id)
+{
+	int found;
+	size_t i = ar_active_find(ctx->auth.workspace_id, agent_id, &found);
+
+	if (found)
+		ar_active[i].used = 0;
+}
+
 int
 agentref_load_id(struct request_ctx *ctx, const char *version_id, struct agent_version *out)
 {
@@ -332,5 +400,7 @@ agentref_resolve(struct request_ctx *ctx, const char *agent_id, const char *pers
 		agentref_clear(out);
 		return -1;
 	}
+	if (agent_id != NULL && want == 0 && !archived)
+		ar_active_put(ctx->auth.workspace_id, out);
 	return 0;
 }

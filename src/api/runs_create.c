@@ -113,8 +113,9 @@ static const char rc_sql_usage_run_slot[] =
  */
 static const char rc_sql_create_new[] =
     "CALL run_create_new(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " ?, ?)";
+    " ?, ?, ?)";
 #define RC_CREATE_NEW_SLOT_COL 40 /* after the Run's columns */
+#define RC_ER_SIGNAL 1644 /* run_create_new: the guessed version is not the active one */
 static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
 static const char rc_sql_session_version[] =
     "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
@@ -154,6 +155,7 @@ struct run_txn {
 	char *metadata_text;
 	unsigned char req_hash[crypto_hash_sha256_BYTES];
 	const char *idem_key;
+	int guessed; /* av is agentref_guess_active()'s, to be verified */
 	/* outcomes */
 	int replay; /* an idempotent replay of run_id */
 	int idem_status; /* its status code */
@@ -166,6 +168,7 @@ enum {
 	RC_SESSION_GONE,
 	RC_SESSION_CLOSED,
 	RC_SESSION_BUSY,
+	RC_AGENT_STALE, /* the guessed agent version was not the active one */
 };
 
 static int
@@ -322,7 +325,8 @@ rc_usage(struct db *db, struct run_txn *t)
  * rc_txn() for a new session without an Idempotency-Key, in one round trip
  * (run_create_new). t->view receives the Run's columns. Retried like a
  * transaction; a retry that finds its run already there (the first call
- * committed, its answer was lost) answers that run. 0 or -1.
+ * committed, its answer was lost) answers that run. 0, -1, or
+ * RC_AGENT_STALE when t->guessed and the guess was wrong (nothing written).
  */
 static int
 rc_create_new(struct run_txn *t)
@@ -330,7 +334,7 @@ rc_create_new(struct run_txn *t)
 	struct request_ctx *ctx = t->ctx;
 	struct run_request *rr = t->rr;
 	unsigned long long key;
-	struct db_param p[25];
+	struct db_param p[26];
 	char *event;
 	json_t *data;
 	size_t n = 0;
@@ -371,11 +375,16 @@ rc_create_new(struct run_txn *t)
 	p[n++] = dbp_str(event);
 	p[n++] = DBP_INT(try0);
 	p[n++] = DBP_INT(rc_own_slot());
+	p[n++] = DBP_INT(t->guessed);
 	for (int attempt = 0; attempt < RUN_CREATE_TRIES; attempt++) {
 		db_result_free(t->view);
 		t->view = NULL;
 		if (db_query(ctx->db, rc_sql_create_new, p, n, &t->view) == 0) {
 			rc = t->view->nrows == 1 ? 0 : -1;
+			break;
+		}
+		if (t->guessed && db_last_errno(ctx->db) == RC_ER_SIGNAL) {
+			rc = RC_AGENT_STALE;
 			break;
 		}
 		if (attempt > 0 && db_last_err(ctx->db) == DB_ERR_DUPLICATE) {
@@ -615,6 +624,105 @@ rc_check(struct run_txn *t)
 }
 
 /*
+ * Whether the agent version may be guessed from this worker's cache
+ * (agentref_guess_active()) and verified by run_create_new: a new session
+ * from an agent_id without a version, and nothing else in the request whose
+ * checks could answer differently had the version been resolved first (an
+ * input_schema, a route, a parent run: see rc_prepare()).
+ */
+static int
+rc_may_guess(const struct run_txn *t)
+{
+	const struct run_request *rr = t->rr;
+
+	return rr->session_id == NULL && !rr->use_session_version && t->idem_key == NULL &&
+	    rr->agent_id != NULL && rr->persona_id == NULL &&
+	    (rr->version == NULL || json_is_null(rr->version)) && rr->pinned_version == 0 &&
+	    rr->route_id == NULL && rr->parent_run_id == NULL;
+}
+
+/* Resolves t->av from the database: rr's agent, or its session's version. 0, or -1 (sent). */
+static int
+rc_resolve(struct run_txn *t)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+	struct db_result *res = NULL;
+
+	if (rr->use_session_version) {
+		struct db_param p[2] = { dbp_str(ctx->auth.workspace_id), dbp_str(rr->session_id) };
+		char vid[ID_BUFSZ];
+		int found;
+
+		if (db_query(ctx->db, rc_sql_session_version, p, 2, &res) == -1)
+			return api_db_failure(ctx, "session_get"), -1;
+		if (res->nrows == 0) {
+			db_result_free(res);
+			return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
+				   "session %s not found", rr->session_id),
+			       -1;
+		}
+		snprintf(vid, sizeof(vid), "%s", db_cell(res, 0, 0));
+		db_result_free(res);
+		if ((found = agentref_load_id(ctx, vid, &t->av)) != 1) {
+			if (found == -1)
+				return api_db_failure(ctx, "version_get"), -1;
+			return http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+				   "the session's agent version no longer exists"),
+			       -1;
+		}
+		if (strcmp(t->av.status, "active") != 0)
+			return http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+				   "the session's agent version %lld is %s, not active",
+				   t->av.version, t->av.status),
+			       -1;
+	} else {
+		json_t *pinned = rr->pinned_version > 0 ? json_integer(rr->pinned_version) : NULL;
+		int r = agentref_resolve(ctx, rr->agent_id, rr->persona_id,
+		    pinned != NULL ? pinned : rr->version, 1, &t->av);
+
+		json_decref(pinned);
+		if (r == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Resolves the agent version (t->av), checks the request against it and
+ * renders the user turn (t->user_turn); what it held before is released.
+ * guess: take agentref_guess_active()'s version when it has no input_schema
+ * (t->guessed is then set; run_create_new verifies it). 0, or -1 after
+ * sending the error.
+ */
+static int
+rc_prepare(struct run_txn *t, int guess)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+
+	agentref_clear(&t->av);
+	free(t->user_turn);
+	t->user_turn = NULL;
+	t->guessed = 0;
+	if (guess && agentref_guess_active(ctx, rr->agent_id, &t->av) == 1) {
+		if (t->av.input_schema == NULL)
+			t->guessed = 1;
+		else
+			agentref_clear(&t->av);
+	}
+	if (!t->guessed && rc_resolve(t) == -1)
+		return -1;
+	if (rc_check(t) == -1)
+		return -1;
+	t->user_turn = rr->message != NULL ? strdup(rr->message)
+					   : prompt_render_user(t->av.prompt_template, rr->input);
+	if (t->user_turn == NULL)
+		return http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory"), -1;
+	return 0;
+}
+
+/*
  * Creates the run rr describes and answers 201 (or the idempotent replay,
  * or the error). extra (stolen, may be NULL) is merged into the response.
  * rr->input is consumed.
@@ -641,66 +749,29 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 		t.idem_key = ctx->req->idempotency_key;
 		rc_request_hash(ctx, t.req_hash);
 	}
-	if (rr->use_session_version) {
-		struct db_param p[2] = { dbp_str(ctx->auth.workspace_id), dbp_str(rr->session_id) };
-		char vid[ID_BUFSZ];
-		int found;
-
-		if (db_query(ctx->db, rc_sql_session_version, p, 2, &res) == -1) {
-			api_db_failure(ctx, "session_get");
-			goto out;
-		}
-		if (res->nrows == 0) {
-			http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
-			    rr->session_id);
-			goto out;
-		}
-		snprintf(vid, sizeof(vid), "%s", db_cell(res, 0, 0));
-		db_result_free(res);
-		res = NULL;
-		if ((found = agentref_load_id(ctx, vid, &t.av)) != 1) {
-			if (found == -1)
-				api_db_failure(ctx, "version_get");
-			else
-				http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
-				    "the session's agent version no longer exists");
-			goto out;
-		}
-		if (strcmp(t.av.status, "active") != 0) {
-			http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
-			    "the session's agent version %lld is %s, not active", t.av.version,
-			    t.av.status);
-			goto out;
-		}
-	} else {
-		json_t *pinned = rr->pinned_version > 0 ? json_integer(rr->pinned_version) : NULL;
-		int r = agentref_resolve(ctx, rr->agent_id, rr->persona_id,
-		    pinned != NULL ? pinned : rr->version, 1, &t.av);
-
-		json_decref(pinned);
-		if (r == -1)
-			goto out;
-	}
-	if (rc_check(&t) == -1)
+	if (rc_prepare(&t, rc_may_guess(&t)) == -1)
 		goto out;
-
 	id_random_hex(t.trace_id, 16);
 	id_random_hex(t.span_id, 8);
-	t.user_turn = rr->message != NULL ? strdup(rr->message)
-					  : prompt_render_user(t.av.prompt_template, rr->input);
 	t.input_text = json_dumps(rr->input, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	t.metadata_text = rr->metadata != NULL
 	    ? json_dumps(rr->metadata, JSON_COMPACT | JSON_REAL_PRECISION(15))
 	    : strdup("{}");
-	if (t.user_turn == NULL || t.input_text == NULL || t.metadata_text == NULL) {
+	if (t.input_text == NULL || t.metadata_text == NULL) {
 		http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory");
 		goto out;
 	}
 
 	/* A concurrent first use of the same Idempotency-Key loses the insert: re-run. */
-	if (rr->session_id == NULL && t.idem_key == NULL)
+	if (rr->session_id == NULL && t.idem_key == NULL) {
 		rc = rc_create_new(&t);
-	else
+		if (rc == RC_AGENT_STALE) {
+			agentref_forget_active(ctx, t.av.agent_id);
+			if (rc_prepare(&t, 0) == -1)
+				goto out;
+			rc = rc_create_new(&t);
+		}
+	} else
 		for (tries = 0; tries < RUN_CREATE_TRIES; tries++) {
 			rc = db_txn(ctx->db, rc_txn, &t);
 			if (!(rc == -1 && db_last_err(ctx->db) == DB_ERR_DUPLICATE &&

@@ -427,9 +427,40 @@ def test_new_version_is_used_by_the_next_create(stack, ws_a):
         assert_error(api.post(vpath + "/2/runs", json={}), 409, "CONFLICT")
     assert api.post(vpath + "/2/activate").status == 200
     create_all(agent_version=2, model="echo2")
+    for _ in range(n):  # the agent's own entry point too
+        r = api.post("/api/v1/agents/%s/runs" % aid, json={"prompt": "p"})
+        assert r.status == 201 and r.json()["agent_version"] == 2, r
     assert api.delete("/api/v1/agents/%s" % aid).status in (200, 204)
     for _ in range(n):
         assert_error(api.post("/api/v1/runs", json={"agent_id": aid}), 409, "CONFLICT")
+        assert_error(api.post("/api/v1/agents/%s/runs" % aid, json={}), 409, "CONFLICT")
+
+
+def test_new_version_with_an_input_schema_checks_the_next_create(stack, ws_a):
+    api = ws_a.api()
+    a = api.post("/api/v1/agents", json={
+        "key": "schema-" + uuid7()[-8:], "activate": True,
+        "version": {"model": {"provider": "scripted", "name": "echo"}}})
+    assert a.status == 201, a
+    aid = a.json()["id"]
+    n = 3 * _workers(stack)
+    for _ in range(n):
+        assert api.post("/api/v1/runs", json={"agent_id": aid, "input": {}}).status == 201
+    before = count(stack, "SELECT COUNT(*) FROM runs WHERE agent_id = '%s'" % aid)
+    v2 = api.post("/api/v1/agents/%s/versions" % aid, json={
+        "model": {"provider": "scripted", "name": "echo"},
+        "input_schema": {"type": "object", "required": ["city"]}})
+    assert v2.status == 201, v2
+    assert api.post("/api/v1/agents/%s/versions/2/activate" % aid).status == 200
+    for _ in range(n):
+        e = assert_error(api.post("/api/v1/runs", json={"agent_id": aid, "input": {}}), 400,
+                         "INVALID_INPUT")
+        assert e["details"]["field"] == "input"
+    assert count(stack, "SELECT COUNT(*) FROM runs WHERE agent_id = '%s'" % aid) == before
+    for _ in range(n):
+        r = api.post("/api/v1/runs", json={"agent_id": aid, "input": {"city": "Oslo"}})
+        assert r.status == 201 and r.json()["agent_version"] == 2, r
+    assert count(stack, "SELECT COUNT(*) FROM runs WHERE agent_id = '%s'" % aid) == before + n
 
 
 # --- usage_daily: every run counted once, without a hot row -------------------------
