@@ -11,12 +11,20 @@
  *
  * and, after the commit, rings the executor's and the stream's doorbells.
  *
- * The hot path (a new session, no Idempotency-Key) is 7 statements and no
- * read-back: the session row is inserted already holding its active run and
- * the seq of run.created (no SELECT … FOR UPDATE, no UPDATE sessions), and
- * the run's INSERT returns the Run object's columns, so the response needs
- * no re-read. The usage_daily upsert comes last, just before COMMIT, and
- * never waits on a rollup row another transaction holds (see rc_usage()).
+ * A new session needs no read-back: its row is inserted already holding its
+ * active run and the seq of run.created (no SELECT … FOR UPDATE, no UPDATE
+ * sessions), and the run's INSERT … RETURNING gives the Run object's
+ * columns, so the response needs no re-read. The usage_daily upsert never
+ * waits on a rollup row another transaction holds (see rc_usage()).
+ *
+ * The common case, a new session without an Idempotency-Key, is one round
+ * trip: rc_create_new() calls the procedure run_create_new
+ * (sql/migrations/0005_run_create.sql), which does what rc_txn() does for a
+ * new session, in its own transaction. For a run from an agent_id alone the
+ * agent version is even taken from the worker's cache and verified by the
+ * procedure (rc_may_guess()). Every other case runs rc_txn() in db_txn().
+ * Keep the two in step: the integration tests compare each entry point's
+ * answer with GET /api/v1/runs/{id} and the rows written.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,7 +395,8 @@ rc_create_new(struct run_txn *t)
 			rc = RC_AGENT_STALE;
 			break;
 		}
-		if (attempt > 0 && db_last_err(ctx->db) == DB_ERR_DUPLICATE) {
+		/* Our ids are fresh: a duplicate is our own earlier, committed call. */
+		if (db_last_err(ctx->db) == DB_ERR_DUPLICATE) {
 			rc = runview_load(ctx, t->run_id, &t->view) == 1 ? 0 : -1;
 			break;
 		}
