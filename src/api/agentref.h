@@ -42,6 +42,19 @@ int agentref_resolve(struct request_ctx *ctx, const char *agent_id, const char *
 /* Loads an exact version id (a session's pinned version). 1 found, 0 not, -1 error. */
 int agentref_load_id(struct request_ctx *ctx, const char *version_id, struct agent_version *out);
 
+/*
+ * The agent's active version as this worker last resolved it (by agent_id,
+ * without an explicit version), from the per-process caches, without a
+ * query: a guess that may be stale. Whoever uses it must verify it in the
+ * transaction it writes with (run_create_new does) and call
+ * agentref_forget_active() and resolve again when it was stale.
+ * Returns 1 (out filled, status "active"; free it with agentref_clear()) or 0.
+ */
+int agentref_guess_active(struct request_ctx *ctx, const char *agent_id, struct agent_version *out);
+
+/* Drops the guess for the agent. */
+void agentref_forget_active(struct request_ctx *ctx, const char *agent_id);
+
 void agentref_clear(struct agent_version *av);
 
 #endif

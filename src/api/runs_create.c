@@ -6,13 +6,31 @@
  *
  *   idempotency key → session (new, or the given one, locked) → the one
  *   active run rule (409 / enqueue / interrupt) → the run row → the user
- *   turn as a message → run.created → the session's counters
+ *   turn as a message → run.created → the session's counters → the run
+ *   counted in usage_daily
  *
  * and, after the commit, rings the executor's and the stream's doorbells.
+ *
+ * A new session needs no read-back: its row is inserted already holding its
+ * active run and the seq of run.created (no SELECT … FOR UPDATE, no UPDATE
+ * sessions), and the run's INSERT … RETURNING gives the Run object's
+ * columns, so the response needs no re-read. The usage_daily upsert never
+ * waits on a rollup row another transaction holds (see rc_usage()).
+ *
+ * The common case, a new session without an Idempotency-Key, is one round
+ * trip: rc_create_new() calls the procedure run_create_new
+ * (sql/migrations/0005_run_create.sql), which does what rc_txn() does for a
+ * new session, in its own transaction. For a run from an agent_id alone the
+ * agent version is even taken from the worker's cache and verified by the
+ * procedure (rc_may_guess()). Every other case runs rc_txn() in db_txn().
+ * Keep the two in step: the integration tests compare each entry point's
+ * answer with GET /api/v1/runs/{id} and the rows written.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -20,6 +38,7 @@
 #include "../core/doorbell.h"
 #include "../core/evlog.h"
 #include "../core/jsonschema.h"
+#include "../core/log.h"
 #include "../core/prompt.h"
 #include "../core/runops.h"
 #include "agentref.h"
@@ -42,10 +61,11 @@ static const char rc_sql_idem_delete[] =
 static const char rc_sql_idem_insert[] =
     "INSERT INTO idempotency_keys (workspace_id, idem_key, request_hash, run_id, status_code,"
     " created_at, expires_at) VALUES (?, ?, ?, ?, 201, NOW(3), NOW(3) + INTERVAL 24 HOUR)";
+/* A new session holds its first run and run.created (seq 1) from the start. */
 static const char rc_sql_session_insert[] =
     "INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id,"
-    " status, metadata, last_seq, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, 'open', '{}', 0, NOW(3), NOW(3))";
+    " status, metadata, last_seq, active_run_id, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, 'open', '{}', 1, ?, NOW(3), NOW(3))";
 static const char rc_sql_session_active[] =
     "UPDATE sessions SET active_run_id = ?, updated_at = NOW(3) WHERE id = ?";
 static const char rc_sql_run_insert[] =
@@ -55,16 +75,55 @@ static const char rc_sql_run_insert[] =
     " created_by_user_id, created_by_key_id, idempotency_key, multitask, queued,"
     " runnable_at, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))";
+    " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))"
+    /*
+     * The Run object's columns in RUNVIEW_COLUMNS order (runview.h), read
+     * from the row as inserted: runview_run() builds the response from them
+     * exactly as GET /api/v1/runs/{id} would from its SELECT.
+     */
+    " RETURNING id, workspace_id, agent_id, agent_version, agent_version_id, session_id,"
+    " parent_run_id, experiment_id, experiment_candidate_id, route_id, persona_id, model,"
+    " status, cancel_requested, error_code, error_message, input, output, metadata,"
+    " prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd, steps,"
+    " attempts, trace_id, telemetry_span_id, created_by_user_id,"
+    " (SELECT u.name FROM users u WHERE u.id = runs.created_by_user_id),"
+    " (SELECT u.email FROM users u WHERE u.id = runs.created_by_user_id),"
+    " created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, provider,"
+    " ended_at, TIMESTAMPDIFF(MICROSECOND, started_at, COALESCE(ended_at, NOW(3))) DIV 1000";
 static const char rc_sql_message_insert[] =
     "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
     " VALUES (?, ?, ?, ?, 'user', ?, NOW(3))";
-/* Each run counts once, on its creation day, for billing and usage reports. */
+/*
+ * Each run counts once, on its creation day, for billing and usage reports:
+ * in the key's slot 0 row unless another transaction holds it right now (no
+ * wait: error 1205 at once, and only this statement is rolled back), else
+ * in this worker's own slot (0004_usage_slots.sql).
+ */
 static const char rc_sql_usage_run[] =
-    "INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, runs,"
+    "SET STATEMENT innodb_lock_wait_timeout = 0 FOR"
+    " INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, runs,"
     " calls, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd)"
     " VALUES (?, UTC_DATE(), ?, ?, ?, ?, 1, 0, 0, 0, 0, 0, 0)"
     " ON DUPLICATE KEY UPDATE runs = runs + 1";
+static const char rc_sql_usage_run_slot[] =
+    "INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, slot,"
+    " runs, calls, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens,"
+    " cost_nusd) VALUES (?, UTC_DATE(), ?, ?, ?, ?, ?, 1, 0, 0, 0, 0, 0, 0)"
+    " ON DUPLICATE KEY UPDATE runs = runs + 1";
+#define RC_ER_LOCK_WAIT_TIMEOUT 1205 /* MariaDB's ER_LOCK_WAIT_TIMEOUT */
+/* How long a worker keeps to its own slot of a key after finding slot 0 locked. */
+#define RC_USAGE_SPREAD_NS 1000000000LL
+#define RC_USAGE_SPREAD_KEYS 16 /* keys remembered per worker */
+/*
+ * The new-session case of rc_txn() in one round trip: the procedure of
+ * 0005_run_create.sql runs the same statements in its own transaction and
+ * answers the Run's columns (RUNVIEW_COLUMNS order), then the usage slot.
+ */
+static const char rc_sql_create_new[] =
+    "CALL run_create_new(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?, ?)";
+#define RC_CREATE_NEW_SLOT_COL 40 /* after the Run's columns */
+#define RC_ER_SIGNAL 1644 /* run_create_new: the guessed version is not the active one */
 static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
 static const char rc_sql_session_version[] =
     "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
@@ -104,9 +163,11 @@ struct run_txn {
 	char *metadata_text;
 	unsigned char req_hash[crypto_hash_sha256_BYTES];
 	const char *idem_key;
+	int guessed; /* av is agentref_guess_active()'s, to be verified */
 	/* outcomes */
 	int replay; /* an idempotent replay of run_id */
 	int idem_status; /* its status code */
+	struct db_result *view; /* the inserted run's columns (not on a replay) */
 };
 
 /* Transaction outcomes other than 0 / -1 (application refusals). */
@@ -115,6 +176,7 @@ enum {
 	RC_SESSION_GONE,
 	RC_SESSION_CLOSED,
 	RC_SESSION_BUSY,
+	RC_AGENT_STALE, /* the guessed agent version was not the active one */
 };
 
 static int
@@ -157,10 +219,11 @@ rc_idempotency(struct db *db, struct run_txn *t)
 	return db_query(db, rc_sql_idem_insert, p, 4, NULL);
 }
 
+/* Inserts a new session whose active run is t->run_id, with seq 1 taken. */
 static int
 rc_new_session(struct db *db, struct run_txn *t)
 {
-	struct db_param p[5];
+	struct db_param p[6];
 
 	id_new(t->session_id);
 	p[0] = dbp_str(t->session_id);
@@ -168,9 +231,187 @@ rc_new_session(struct db *db, struct run_txn *t)
 	p[2] = dbp_str(t->av.agent_id);
 	p[3] = DBP_INT(t->av.version);
 	p[4] = dbp_str(t->av.version_id);
-	return db_query(db, rc_sql_session_insert, p, 5, NULL);
+	p[5] = dbp_str(t->run_id);
+	return db_query(db, rc_sql_session_insert, p, 6, NULL);
 }
 
+static long long
+rc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A rollup key (workspace, agent, user, provider, model) as a 64-bit FNV-1a hash. */
+static unsigned long long
+rc_usage_key(const char *const parts[5])
+{
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < 5; i++) {
+		for (const char *c = parts[i] != NULL ? parts[i] : ""; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL; /* separator: no byte of UTF-8 text */
+	}
+	return h;
+}
+
+/* The usage_daily slot of this worker (1-255): its own unless pids collide. */
+static long long
+rc_own_slot(void)
+{
+	return 1 + getpid() % 255;
+}
+
+/* Recently contended rollup keys, per process (a worker serves one request at a time). */
+static struct {
+	unsigned long long key;
+	long long until;
+} rc_spread[RC_USAGE_SPREAD_KEYS];
+
+/* 1 when the rollup key goes to this worker's own slot without trying slot 0. */
+static int
+rc_spread_get(unsigned long long key)
+{
+	size_t k = key % RC_USAGE_SPREAD_KEYS;
+
+	return rc_spread[k].key == key && rc_now_ns() < rc_spread[k].until;
+}
+
+/* Slot 0 of key was found locked: keep to the own slot for RC_USAGE_SPREAD_NS. */
+static void
+rc_spread_set(unsigned long long key)
+{
+	size_t k = key % RC_USAGE_SPREAD_KEYS;
+
+	rc_spread[k].key = key;
+	rc_spread[k].until = rc_now_ns() + RC_USAGE_SPREAD_NS;
+}
+
+static unsigned long long
+rc_usage_key_of(const struct run_txn *t)
+{
+	const char *parts[5] = { t->ctx->auth.workspace_id, t->av.agent_id, t->ctx->auth.user_id,
+		t->provider, t->model };
+
+	return rc_usage_key(parts);
+}
+
+/*
+ * Counts the run in usage_daily: in the key's slot 0 row when that row is
+ * free, else in this worker's own slot, and keeps to its own slot for that
+ * key for RC_USAGE_SPREAD_NS, so concurrent creates of one key do not queue
+ * on one row lock. Keys nobody contends for keep their single slot 0 row.
+ * 0 or -1.
+ */
+static int
+rc_usage(struct db *db, struct run_txn *t)
+{
+	struct request_ctx *ctx = t->ctx;
+	unsigned long long key = rc_usage_key_of(t);
+	struct db_param p[6];
+
+	p[0] = dbp_str(ctx->auth.workspace_id);
+	p[1] = dbp_str(t->av.agent_id);
+	p[2] = dbp_str(ctx->auth.user_id);
+	p[3] = dbp_str(t->provider);
+	p[4] = dbp_str(t->model);
+	if (!rc_spread_get(key)) {
+		if (db_query(db, rc_sql_usage_run, p, 5, NULL) == 0)
+			return 0;
+		if (db_last_errno(db) != RC_ER_LOCK_WAIT_TIMEOUT)
+			return -1;
+		rc_spread_set(key);
+	}
+	p[5] = DBP_INT(rc_own_slot());
+	return db_query(db, rc_sql_usage_run_slot, p, 6, NULL);
+}
+
+/*
+ * rc_txn() for a new session without an Idempotency-Key, in one round trip
+ * (run_create_new). t->view receives the Run's columns. Retried like a
+ * transaction; a retry that finds its run already there (the first call
+ * committed, its answer was lost) answers that run. 0, -1, or
+ * RC_AGENT_STALE when t->guessed and the guess was wrong (nothing written).
+ */
+static int
+rc_create_new(struct run_txn *t)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+	unsigned long long key;
+	struct db_param p[26];
+	char *event;
+	json_t *data;
+	size_t n = 0;
+	int rc = -1, try0;
+
+	id_new(t->run_id);
+	id_new(t->session_id);
+	id_new(t->message_id);
+	data = json_pack("{s:s, s:b}", "status", "pending", "queued", 0);
+	event = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(data);
+	if (event == NULL)
+		return -1;
+	key = rc_usage_key_of(t);
+	try0 = !rc_spread_get(key);
+	p[n++] = dbp_str(ctx->auth.workspace_id);
+	p[n++] = dbp_str(t->run_id);
+	p[n++] = dbp_str(t->session_id);
+	p[n++] = dbp_str(t->message_id);
+	p[n++] = dbp_str(t->av.agent_id);
+	p[n++] = DBP_INT(t->av.version);
+	p[n++] = dbp_str(t->av.version_id);
+	p[n++] = dbp_str(rr->parent_run_id);
+	p[n++] = dbp_str(rr->experiment_id);
+	p[n++] = dbp_str(rr->experiment_candidate_id);
+	p[n++] = dbp_str(rr->route_id);
+	p[n++] = dbp_str(rr->persona_id);
+	p[n++] = dbp_str(t->provider);
+	p[n++] = dbp_str(t->model);
+	p[n++] = dbp_str(t->input_text);
+	p[n++] = dbp_str(t->metadata_text);
+	p[n++] = dbp_str(t->trace_id);
+	p[n++] = dbp_str(t->span_id);
+	p[n++] = dbp_str(ctx->auth.user_id);
+	p[n++] = dbp_str(ctx->auth.key_id);
+	p[n++] = dbp_str(rr->multitask);
+	p[n++] = dbp_str(t->user_turn);
+	p[n++] = dbp_str(event);
+	p[n++] = DBP_INT(try0);
+	p[n++] = DBP_INT(rc_own_slot());
+	p[n++] = DBP_INT(t->guessed);
+	for (int attempt = 0; attempt < RUN_CREATE_TRIES; attempt++) {
+		db_result_free(t->view);
+		t->view = NULL;
+		if (db_query(ctx->db, rc_sql_create_new, p, n, &t->view) == 0) {
+			rc = t->view->nrows == 1 ? 0 : -1;
+			break;
+		}
+		if (t->guessed && db_last_errno(ctx->db) == RC_ER_SIGNAL) {
+			rc = RC_AGENT_STALE;
+			break;
+		}
+		/* Our ids are fresh: a duplicate is our own earlier, committed call. */
+		if (db_last_err(ctx->db) == DB_ERR_DUPLICATE) {
+			rc = runview_load(ctx, t->run_id, &t->view) == 1 ? 0 : -1;
+			break;
+		}
+		if (db_last_err(ctx->db) != DB_ERR_RETRY)
+			break;
+		log_info("msg=\"run create retry\" attempt=%d errno=%u", attempt + 1,
+		    db_last_errno(ctx->db));
+	}
+	if (rc == 0 && try0 && db_cell_int(t->view, 0, RC_CREATE_NEW_SLOT_COL, 0) != 0)
+		rc_spread_set(key);
+	free(event);
+	return rc;
+}
+
+/* Inserts the run; t->view receives its columns as inserted. */
 static int
 rc_insert_run(struct db *db, struct run_txn *t, int queued)
 {
@@ -202,7 +443,13 @@ rc_insert_run(struct db *db, struct run_txn *t, int queued)
 	p[n++] = dbp_str(rr->multitask);
 	p[n++] = DBP_INT(queued);
 	p[n++] = DBP_INT(queued);
-	return db_query(db, rc_sql_run_insert, p, n, NULL);
+	db_result_free(t->view);
+	t->view = NULL;
+	if (db_query(db, rc_sql_run_insert, p, n, &t->view) == -1)
+		return -1;
+	if (t->view->nrows != 1)
+		return -1;
+	return 0;
 }
 
 /* The one transaction of a run's creation. Re-runnable from the top. */
@@ -224,10 +471,16 @@ rc_txn(struct db *db, void *arg)
 	if (t->replay)
 		return 0;
 
-	if (rr->session_id != NULL)
-		snprintf(t->session_id, sizeof(t->session_id), "%s", rr->session_id);
-	else if (rc_new_session(db, t) == -1)
-		return -1;
+	if (rr->session_id == NULL) {
+		/* Nothing to lock or check: the session is new and is the run's. */
+		if (rc_new_session(db, t) == -1)
+			return -1;
+		evlog_begin_new(&b, ctx->auth.workspace_id, t->session_id, 1);
+		if (rc_insert_run(db, t, 0) == -1)
+			return -1;
+		goto turn;
+	}
+	snprintf(t->session_id, sizeof(t->session_id), "%s", rr->session_id);
 	if ((found = evlog_begin(db, ctx->auth.workspace_id, t->session_id, &b)) == -1)
 		return -1;
 	if (found == 0)
@@ -260,6 +513,7 @@ rc_txn(struct db *db, void *arg)
 		if (db_query(db, rc_sql_session_active, p, 2, NULL) == -1)
 			return -1;
 	}
+turn:
 	id_new(t->message_id);
 	p[0] = dbp_str(t->message_id);
 	p[1] = dbp_str(ctx->auth.workspace_id);
@@ -268,19 +522,13 @@ rc_txn(struct db *db, void *arg)
 	p[4] = dbp_str(t->user_turn);
 	if (db_query(db, rc_sql_message_insert, p, 5, NULL) == -1)
 		return -1;
-	p[0] = dbp_str(ctx->auth.workspace_id);
-	p[1] = dbp_str(t->av.agent_id);
-	p[2] = dbp_str(ctx->auth.user_id);
-	p[3] = dbp_str(t->provider);
-	p[4] = dbp_str(t->model);
-	if (db_query(db, rc_sql_usage_run, p, 5, NULL) == -1)
-		return -1;
 	data = json_pack("{s:s, s:b}", "status", "pending", "queued", queued);
 	rc = evlog_add(db, &b, t->run_id, "run.created", data, NULL, NULL);
 	json_decref(data);
 	if (rc == -1 || evlog_finish(db, &b) == -1)
 		return -1;
-	return 0;
+	/* Last: a rollup row stays locked only from here to the COMMIT. */
+	return rc_usage(db, t);
 }
 
 /* The request hash an Idempotency-Key is bound to: method, path and body. */
@@ -385,6 +633,105 @@ rc_check(struct run_txn *t)
 }
 
 /*
+ * Whether the agent version may be guessed from this worker's cache
+ * (agentref_guess_active()) and verified by run_create_new: a new session
+ * from an agent_id without a version, and nothing else in the request whose
+ * checks could answer differently had the version been resolved first (an
+ * input_schema, a route, a parent run: see rc_prepare()).
+ */
+static int
+rc_may_guess(const struct run_txn *t)
+{
+	const struct run_request *rr = t->rr;
+
+	return rr->session_id == NULL && !rr->use_session_version && t->idem_key == NULL &&
+	    rr->agent_id != NULL && rr->persona_id == NULL &&
+	    (rr->version == NULL || json_is_null(rr->version)) && rr->pinned_version == 0 &&
+	    rr->route_id == NULL && rr->parent_run_id == NULL;
+}
+
+/* Resolves t->av from the database: rr's agent, or its session's version. 0, or -1 (sent). */
+static int
+rc_resolve(struct run_txn *t)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+	struct db_result *res = NULL;
+
+	if (rr->use_session_version) {
+		struct db_param p[2] = { dbp_str(ctx->auth.workspace_id), dbp_str(rr->session_id) };
+		char vid[ID_BUFSZ];
+		int found;
+
+		if (db_query(ctx->db, rc_sql_session_version, p, 2, &res) == -1)
+			return api_db_failure(ctx, "session_get"), -1;
+		if (res->nrows == 0) {
+			db_result_free(res);
+			return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL,
+				   "session %s not found", rr->session_id),
+			       -1;
+		}
+		snprintf(vid, sizeof(vid), "%s", db_cell(res, 0, 0));
+		db_result_free(res);
+		if ((found = agentref_load_id(ctx, vid, &t->av)) != 1) {
+			if (found == -1)
+				return api_db_failure(ctx, "version_get"), -1;
+			return http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+				   "the session's agent version no longer exists"),
+			       -1;
+		}
+		if (strcmp(t->av.status, "active") != 0)
+			return http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
+				   "the session's agent version %lld is %s, not active",
+				   t->av.version, t->av.status),
+			       -1;
+	} else {
+		json_t *pinned = rr->pinned_version > 0 ? json_integer(rr->pinned_version) : NULL;
+		int r = agentref_resolve(ctx, rr->agent_id, rr->persona_id,
+		    pinned != NULL ? pinned : rr->version, 1, &t->av);
+
+		json_decref(pinned);
+		if (r == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Resolves the agent version (t->av), checks the request against it and
+ * renders the user turn (t->user_turn); what it held before is released.
+ * guess: take agentref_guess_active()'s version when it has no input_schema
+ * (t->guessed is then set; run_create_new verifies it). 0, or -1 after
+ * sending the error.
+ */
+static int
+rc_prepare(struct run_txn *t, int guess)
+{
+	struct request_ctx *ctx = t->ctx;
+	struct run_request *rr = t->rr;
+
+	agentref_clear(&t->av);
+	free(t->user_turn);
+	t->user_turn = NULL;
+	t->guessed = 0;
+	if (guess && agentref_guess_active(ctx, rr->agent_id, &t->av) == 1) {
+		if (t->av.input_schema == NULL)
+			t->guessed = 1;
+		else
+			agentref_clear(&t->av);
+	}
+	if (!t->guessed && rc_resolve(t) == -1)
+		return -1;
+	if (rc_check(t) == -1)
+		return -1;
+	t->user_turn = rr->message != NULL ? strdup(rr->message)
+					   : prompt_render_user(t->av.prompt_template, rr->input);
+	if (t->user_turn == NULL)
+		return http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory"), -1;
+	return 0;
+}
+
+/*
  * Creates the run rr describes and answers 201 (or the idempotent replay,
  * or the error). extra (stolen, may be NULL) is merged into the response.
  * rr->input is consumed.
@@ -411,68 +758,35 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 		t.idem_key = ctx->req->idempotency_key;
 		rc_request_hash(ctx, t.req_hash);
 	}
-	if (rr->use_session_version) {
-		struct db_param p[2] = { dbp_str(ctx->auth.workspace_id), dbp_str(rr->session_id) };
-		char vid[ID_BUFSZ];
-		int found;
-
-		if (db_query(ctx->db, rc_sql_session_version, p, 2, &res) == -1) {
-			api_db_failure(ctx, "session_get");
-			goto out;
-		}
-		if (res->nrows == 0) {
-			http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session %s not found",
-			    rr->session_id);
-			goto out;
-		}
-		snprintf(vid, sizeof(vid), "%s", db_cell(res, 0, 0));
-		db_result_free(res);
-		res = NULL;
-		if ((found = agentref_load_id(ctx, vid, &t.av)) != 1) {
-			if (found == -1)
-				api_db_failure(ctx, "version_get");
-			else
-				http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
-				    "the session's agent version no longer exists");
-			goto out;
-		}
-		if (strcmp(t.av.status, "active") != 0) {
-			http_send_error(ctx->req, 409, ERR_CONFLICT, NULL,
-			    "the session's agent version %lld is %s, not active", t.av.version,
-			    t.av.status);
-			goto out;
-		}
-	} else {
-		json_t *pinned = rr->pinned_version > 0 ? json_integer(rr->pinned_version) : NULL;
-		int r = agentref_resolve(ctx, rr->agent_id, rr->persona_id,
-		    pinned != NULL ? pinned : rr->version, 1, &t.av);
-
-		json_decref(pinned);
-		if (r == -1)
-			goto out;
-	}
-	if (rc_check(&t) == -1)
+	if (rc_prepare(&t, rc_may_guess(&t)) == -1)
 		goto out;
-
 	id_random_hex(t.trace_id, 16);
 	id_random_hex(t.span_id, 8);
-	t.user_turn = rr->message != NULL ? strdup(rr->message)
-					  : prompt_render_user(t.av.prompt_template, rr->input);
 	t.input_text = json_dumps(rr->input, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	t.metadata_text = rr->metadata != NULL
 	    ? json_dumps(rr->metadata, JSON_COMPACT | JSON_REAL_PRECISION(15))
 	    : strdup("{}");
-	if (t.user_turn == NULL || t.input_text == NULL || t.metadata_text == NULL) {
+	if (t.input_text == NULL || t.metadata_text == NULL) {
 		http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "out of memory");
 		goto out;
 	}
 
 	/* A concurrent first use of the same Idempotency-Key loses the insert: re-run. */
-	for (tries = 0; tries < RUN_CREATE_TRIES; tries++) {
-		rc = db_txn(ctx->db, rc_txn, &t);
-		if (!(rc == -1 && db_last_err(ctx->db) == DB_ERR_DUPLICATE && t.idem_key != NULL))
-			break;
-	}
+	if (rr->session_id == NULL && t.idem_key == NULL) {
+		rc = rc_create_new(&t);
+		if (rc == RC_AGENT_STALE) {
+			agentref_forget_active(ctx, t.av.agent_id);
+			if (rc_prepare(&t, 0) == -1)
+				goto out;
+			rc = rc_create_new(&t);
+		}
+	} else
+		for (tries = 0; tries < RUN_CREATE_TRIES; tries++) {
+			rc = db_txn(ctx->db, rc_txn, &t);
+			if (!(rc == -1 && db_last_err(ctx->db) == DB_ERR_DUPLICATE &&
+				t.idem_key != NULL))
+				break;
+		}
 	switch (rc) {
 	case 0: break;
 	case RC_IDEM_CONFLICT:
@@ -500,8 +814,9 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 	if (!t.replay) {
 		doorbell_ring(ctx->cfg->doorbell_executor);
 		doorbell_ring(ctx->cfg->doorbell_stream);
-	}
-	if (runview_load(ctx, t.run_id, &res) != 1) {
+		res = t.view;
+		t.view = NULL;
+	} else if (runview_load(ctx, t.run_id, &res) != 1) {
 		api_db_failure(ctx, "run_get");
 		goto out;
 	}
@@ -515,6 +830,7 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 out:
 	json_decref(extra);
 	db_result_free(res);
+	db_result_free(t.view);
 	agentref_clear(&t.av);
 	free(t.user_turn);
 	free(t.input_text);

@@ -356,6 +356,17 @@ db_run(struct db *db, const char *sql, const struct db_param *params, size_t npa
 		if (db_fetch_all(db, st, res) == -1)
 			goto out;
 	}
+	/*
+	 * A CALL answers its result set(s), then its own status (or an error
+	 * raised after the rows): read them all, the first set into res.
+	 */
+	while (mysql_stmt_more_results(st)) {
+		mysql_stmt_free_result(st);
+		if (mysql_stmt_next_result(st) > 0) {
+			db_set_error(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+			goto out;
+		}
+	}
 	rc = 0;
 out:
 	if (bind != bind_stack) {

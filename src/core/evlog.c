@@ -38,6 +38,18 @@ evlog_begin(struct db *db, const char *workspace_id, const char *session_id, str
 	return found;
 }
 
+void
+evlog_begin_new(
+    struct evlog_batch *b, const char *workspace_id, const char *session_id, long long reserved)
+{
+	memset(b, 0, sizeof(*b));
+	snprintf(b->workspace_id, sizeof(b->workspace_id), "%s", workspace_id);
+	snprintf(b->session_id, sizeof(b->session_id), "%s", session_id);
+	b->last_seq = reserved;
+	b->next_seq = 1;
+	b->session_open = 1;
+}
+
 int
 evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *type,
     const json_t *data, const char *dedup_key, long long *seq_out)

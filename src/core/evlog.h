@@ -35,6 +35,16 @@ int evlog_begin(
     struct db *db, const char *workspace_id, const char *session_id, struct evlog_batch *b);
 
 /*
+ * Starts a batch, without a round trip, on a session the caller inserted
+ * itself in this transaction with last_seq = reserved (its row lock is the
+ * insert's): the next evlog_add() calls take seqs 1..reserved, and
+ * evlog_finish() writes last_seq only when a different number was added.
+ * The session is open and has no active run as far as the batch knows.
+ */
+void evlog_begin_new(
+    struct evlog_batch *b, const char *workspace_id, const char *session_id, long long reserved);
+
+/*
  * Appends one event. data is borrowed. dedup_key (may be NULL) makes a
  * retried write a no-op: *seq_out (may be NULL) then receives 0.
  * Returns 0 or -1.

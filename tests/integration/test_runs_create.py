@@ -2,7 +2,10 @@
 idempotency and one-active-run rules (§1, §2)."""
 
 import json
+import os
+import subprocess
 import threading
+import time
 
 import pytest
 
@@ -315,3 +318,220 @@ def test_input_schema_violations(stack, ws_a):
 def test_v1_alias_creates(ws_a, agent):
     r = ws_a.api().post("/v1/runs", json={"agent_id": agent[0]})
     assert r.status == 201, r
+
+
+# --- the response is the run as stored ----------------------------------------------
+
+
+def _same_as_get(api, r, status=201):
+    """The POST answer is the Run that GET returns, byte for byte (plus the
+    message_id of POST /sessions/{id}/messages, merged in last)."""
+    assert r.status == status, r
+    g = api.get("/api/v1/runs/" + r.json()["id"])
+    assert g.status == 200, g
+    if "message_id" not in r.json():
+        assert r.body == g.body
+    else:
+        pairs = json.loads(r.body, object_pairs_hook=list)
+        assert pairs[-1][0] == "message_id"
+        assert pairs[:-1] == json.loads(g.body, object_pairs_hook=list)
+    return r.json()
+
+
+def test_create_response_equals_get_for_every_entry_point(stack, ws_a, agent):
+    agent_id, key, _ = agent
+    api = ws_a.api()
+    first = _same_as_get(api, api.post("/api/v1/runs", json={
+        "agent_id": agent_id, "input": {"prompt": "ü \"q\"", "n": 1.5, "l": [1, None]},
+        "metadata": {"a": {"b": [True]}}, "experiment_id": "e"}))
+    sid = first["session_id"]
+    _same_as_get(api, api.post("/api/v1/runs", json={"persona_id": key + "@1", "prompt": "p"}))
+    _same_as_get(api, api.post("/api/v1/agents/%s/runs" % agent_id, json={"prompt": "x"}))
+    _same_as_get(api, api.post("/api/v1/agents/%s/versions/1/runs" % agent_id, json={}))
+    # existing sessions: a queued run, then the thread and messages entry points
+    q = _same_as_get(api, api.post("/api/v1/runs", json={"session_id": sid,
+                                                         "multitask": "enqueue"}))
+    assert q["status"] == "pending"
+    stack.sql("UPDATE runs SET status = 'completed' WHERE session_id = '%s'" % sid)
+    stack.sql("UPDATE sessions SET active_run_id = NULL WHERE id = '%s'" % sid)
+    _same_as_get(api, api.post("/api/v1/threads/%s/runs" % sid, json={"content": "t"}))
+    stack.sql("UPDATE runs SET status = 'completed' WHERE session_id = '%s'" % sid)
+    stack.sql("UPDATE sessions SET active_run_id = NULL WHERE id = '%s'" % sid)
+    m = _same_as_get(api, api.post("/api/v1/sessions/%s/messages" % sid,
+                                   json={"content": "m"}))
+    assert m["message_id"]
+    # an idempotent replay answers the stored run too
+    h = {"Idempotency-Key": "same-" + uuid7()}
+    a = _same_as_get(api, api.post("/api/v1/runs", json={"agent_id": agent_id}, headers=h))
+    b = _same_as_get(api, api.post("/api/v1/runs", json={"agent_id": agent_id}, headers=h))
+    assert a["id"] == b["id"]
+
+
+def test_new_session_is_written_whole(stack, ws_a, agent):
+    api = ws_a.api()
+    run = api.post("/api/v1/runs", json={"agent_id": agent[0], "prompt": "x"}).json()
+    sid = run["session_id"]
+    assert stack.sql("SELECT active_run_id, last_seq, status, agent_version_id FROM sessions"
+                     " WHERE id = '%s'" % sid) == [[run["id"], "1", "open",
+                                                    run["agent_version_id"]]]
+    assert stack.sql("SELECT seq, type FROM events WHERE session_id = '%s'" % sid) == \
+        [["1", "run.created"]]
+    # the next run of that session continues the seq and obeys the one-active rule
+    assert_error(api.post("/api/v1/runs", json={"session_id": sid}), 409, "CONFLICT")
+    q = api.post("/api/v1/runs", json={"session_id": sid, "multitask": "enqueue"})
+    assert q.status == 201, q
+    assert stack.sql("SELECT seq, type FROM events WHERE session_id = '%s' ORDER BY seq" %
+                     sid) == [["1", "run.created"], ["2", "run.created"]]
+    assert stack.sql("SELECT active_run_id, last_seq FROM sessions WHERE id = '%s'" % sid) == \
+        [[run["id"], "2"]]
+
+
+# --- agent resolution is cached per worker, never stale -----------------------------
+
+
+def _workers(stack):
+    return max(1, len(stack.api_children()))
+
+
+def test_new_version_is_used_by_the_next_create(stack, ws_a):
+    api = ws_a.api()
+    a = api.post("/api/v1/agents", json={
+        "key": "cache-" + uuid7()[-8:], "activate": True,
+        "version": {"model": {"provider": "scripted", "name": "echo"}}})
+    assert a.status == 201, a
+    aid = a.json()["id"]
+    vpath = "/api/v1/agents/%s/versions" % aid
+    n = 3 * _workers(stack)  # every worker resolves (and caches) version 1
+
+    def create_all(**want):
+        for _ in range(n):
+            r = api.post("/api/v1/runs", json={"agent_id": aid, "prompt": "p"})
+            assert r.status == 201, r
+            got = r.json()
+            assert {k: got[k] for k in want} == want, got
+
+    create_all(agent_version=1, model="echo")
+    v2 = api.post(vpath, json={"model": {"provider": "scripted", "name": "script"}})
+    assert v2.status == 201, v2
+    create_all(agent_version=1, model="echo")  # a draft is not used
+    # a draft edited, then activated: its final content is what runs
+    assert api.patch(vpath + "/2", json={"model": {"provider": "scripted",
+                                                    "name": "echo2"}}).status == 200
+    assert api.post(vpath + "/2/activate").status == 200
+    create_all(agent_version=2, model="echo2")
+    assert api.post(vpath + "/2/archive").status == 200
+    create_all(agent_version=1, model="echo")
+    assert api.post(vpath + "/1/archive").status == 200
+    for _ in range(n):
+        assert_error(api.post("/api/v1/runs", json={"agent_id": aid}), 409, "CONFLICT")
+        assert_error(api.post(vpath + "/2/runs", json={}), 409, "CONFLICT")
+    assert api.post(vpath + "/2/activate").status == 200
+    create_all(agent_version=2, model="echo2")
+    for _ in range(n):  # the agent's own entry point too
+        r = api.post("/api/v1/agents/%s/runs" % aid, json={"prompt": "p"})
+        assert r.status == 201 and r.json()["agent_version"] == 2, r
+    assert api.delete("/api/v1/agents/%s" % aid).status in (200, 204)
+    for _ in range(n):
+        assert_error(api.post("/api/v1/runs", json={"agent_id": aid}), 409, "CONFLICT")
+        assert_error(api.post("/api/v1/agents/%s/runs" % aid, json={}), 409, "CONFLICT")
+
+
+def test_new_version_with_an_input_schema_checks_the_next_create(stack, ws_a):
+    api = ws_a.api()
+    a = api.post("/api/v1/agents", json={
+        "key": "schema-" + uuid7()[-8:], "activate": True,
+        "version": {"model": {"provider": "scripted", "name": "echo"}}})
+    assert a.status == 201, a
+    aid = a.json()["id"]
+    n = 3 * _workers(stack)
+    for _ in range(n):
+        assert api.post("/api/v1/runs", json={"agent_id": aid, "input": {}}).status == 201
+    before = count(stack, "SELECT COUNT(*) FROM runs WHERE agent_id = '%s'" % aid)
+    v2 = api.post("/api/v1/agents/%s/versions" % aid, json={
+        "model": {"provider": "scripted", "name": "echo"},
+        "input_schema": {"type": "object", "required": ["city"]}})
+    assert v2.status == 201, v2
+    assert api.post("/api/v1/agents/%s/versions/2/activate" % aid).status == 200
+    for _ in range(n):
+        e = assert_error(api.post("/api/v1/runs", json={"agent_id": aid, "input": {}}), 400,
+                         "INVALID_INPUT")
+        assert e["details"]["field"] == "input"
+    assert count(stack, "SELECT COUNT(*) FROM runs WHERE agent_id = '%s'" % aid) == before
+    for _ in range(n):
+        r = api.post("/api/v1/runs", json={"agent_id": aid, "input": {"city": "Oslo"}})
+        assert r.status == 201 and r.json()["agent_version"] == 2, r
+    assert count(stack, "SELECT COUNT(*) FROM runs WHERE agent_id = '%s'" % aid) == before + n
+
+
+# --- usage_daily: every run counted once, without a hot row -------------------------
+
+
+def _usage_rows(stack, ws, agent_id):
+    return stack.sql("SELECT slot, runs FROM usage_daily WHERE workspace_id = '%s'"
+                     " AND agent_id = '%s' ORDER BY slot" % (ws, agent_id))
+
+
+def test_usage_uncontended_keeps_one_row(stack, ws_a):
+    agent_id, _, _ = make_agent(stack, ws_a)
+    api = ws_a.api()
+    for _ in range(5):
+        assert api.post("/api/v1/runs", json={"agent_id": agent_id}).status == 201
+    assert _usage_rows(stack, ws_a.id, agent_id) == [["0", "5"]]
+
+
+def test_usage_create_does_not_wait_for_a_locked_rollup_row(stack, ws_a):
+    agent_id, _, _ = make_agent(stack, ws_a)
+    api = ws_a.api()
+    assert api.post("/api/v1/runs", json={"agent_id": agent_id}).status == 201
+    assert _usage_rows(stack, ws_a.id, agent_id) == [["0", "1"]]
+    # another transaction (an executor's, say: READ COMMITTED, no gap locks)
+    # holds the slot 0 row for 4 s
+    holder = subprocess.Popen(
+        ["mariadb", "--no-defaults", "--socket=" + os.path.join(stack.dir, "run", "mysqld.sock"),
+         "-uroot", "agentrun", "-e",
+         "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+         " START TRANSACTION; SELECT runs FROM usage_daily WHERE workspace_id = '%s' AND"
+         " agent_id = '%s' AND slot = 0 FOR UPDATE; SELECT SLEEP(4); COMMIT;"
+         % (ws_a.id, agent_id)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        t0 = time.monotonic()
+        for _ in range(3):
+            assert api.post("/api/v1/runs", json={"agent_id": agent_id}).status == 201
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        holder.wait(30)
+    rows = _usage_rows(stack, ws_a.id, agent_id)
+    own = {str(1 + pid % 255) for pid in stack.api_children()}
+    assert rows[0] == ["0", "1"] and all(s in own for s, _ in rows[1:]), rows
+    assert sum(int(r) for _, r in rows) == 4
+    # every reader sums the slots: analytics, and the report views
+    u = api.get("/api/v1/analytics/usage", query={"group_by": "agent"}).json()
+    assert [g["runs"] for g in u["groups"] if g["key"] == agent_id] == [4]
+    assert stack.sql("SELECT runs FROM report_usage_by_agent WHERE workspace_id = '%s' AND"
+                     " agent_id = '%s'" % (ws_a.id, agent_id)) == [["4"]]
+
+
+def test_usage_concurrent_creates_are_all_counted(stack, ws_a):
+    agent_id, _, _ = make_agent(stack, ws_a)
+    per, nthreads = 15, 12
+    failures = []
+
+    def worker():
+        api = ws_a.api()
+        for _ in range(per):
+            r = api.post("/api/v1/runs", json={"agent_id": agent_id})
+            if r.status != 201:
+                failures.append(r)
+
+    threads = [threading.Thread(target=worker) for _ in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures[:3]
+    made = count(stack, "SELECT COUNT(*) FROM runs WHERE agent_id = '%s'" % agent_id)
+    assert made == per * nthreads
+    assert sum(int(r) for _, r in _usage_rows(stack, ws_a.id, agent_id)) == made
+    assert stack.sql("SELECT runs FROM report_usage_by_agent WHERE workspace_id = '%s' AND"
+                     " agent_id = '%s'" % (ws_a.id, agent_id)) == [[str(made)]]
