@@ -62,6 +62,11 @@ struct sconn {
 	struct http_request req;
 	char *params_store[8]; /* copies req points into */
 	uint64_t last_write_ms;
+	int failed; /* dropped: nothing more is written; closed at the end of the turn */
+	int epollout; /* EPOLLOUT is registered (only while out holds bytes) */
+	int pending; /* on the server's pending list */
+	struct sconn *pnext;
+	struct server *srv;
 
 	/* a subscription */
 	struct watch *watch;
@@ -91,7 +96,9 @@ struct server {
 	struct watch *watches;
 	long nwatches;
 	struct sconn *graveyard; /* closed connections, freed after the turn */
+	struct sconn *pending; /* connections with output to try, or to close */
 	struct upstream *up_graveyard;
+	uint64_t now_ms; /* at the start of the loop turn */
 	uint64_t last_poll_ms, last_sweep_ms;
 	unsigned long long polls, queries, delivered;
 };
@@ -100,9 +107,17 @@ struct server {
 uint64_t server_now_ms(void);
 /* Queues bytes as FastCGI STDOUT; the loop writes them out. 0 or -1. */
 int sconn_write(struct server *s, struct sconn *c, const char *data, size_t n);
+/*
+ * Writes n bytes of whole FastCGI records made for request id
+ * FRAMES_REQUEST_ID (borrowed): sent at once when nothing is queued for c,
+ * the rest copied and left to the loop. 0, or -1 when c was dropped (too far
+ * behind, or nginx went away).
+ */
+int sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, size_t n);
+/* Drops c: unsubscribed now, nothing more written, closed at the end of the turn. */
+void sconn_fail(struct server *s, struct sconn *c);
 /* Ends the response (STDOUT end, END_REQUEST); the connection closes once flushed. */
 void sconn_finish(struct server *s, struct sconn *c);
-void server_watch_output(struct server *s, struct sconn *c);
 
 /* hub.c */
 /*
@@ -116,9 +131,6 @@ void hub_unsubscribe(struct server *s, struct sconn *c);
 void hub_poll(struct server *s);
 /* server.c: c's stream reached its end (terminal run event, closed session). */
 void server_stream_ended(struct server *s, struct sconn *c);
-/* Formats one event for c (SSE or execution frame); 1 when it ended c's stream. */
-int hub_emit(struct server *s, struct sconn *c, long long seq, const char *run_id, const char *type,
-    const char *data_json, const char *created_at);
 
 /* upstream.c */
 typedef void (*upstream_done_fn)(
