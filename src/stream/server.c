@@ -196,7 +196,7 @@ sconn_write(struct server *s, struct sconn *c, const char *data, size_t n)
 	if (c->failed)
 		return -1;
 	c->last_write_ms = server_now_ms();
-	if (fcgi_put_stdout(&c->out, c->fr.id, data, n) == -1) {
+	if (fcgi_put_stdout(&c->out, c->fcgi_id, data, n) == -1) {
 		log_warnx("msg=\"listener too far behind, dropping it\" request_id=%s",
 		    c->req.request_id);
 		sconn_fail(s, c);
@@ -216,7 +216,7 @@ sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, s
 	if (n == 0)
 		return 0;
 	c->last_write_ms = s->now_ms;
-	if (c->out.len == 0 && c->state == SC_STREAMING && c->fr.id == FRAMES_REQUEST_ID) {
+	if (c->out.len == 0 && c->state == SC_STREAMING && c->fcgi_id == FRAMES_REQUEST_ID) {
 		ssize_t w;
 
 		while ((w = send(c->fd, rec, n, MSG_NOSIGNAL)) == -1 && errno == EINTR)
@@ -240,8 +240,8 @@ sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, s
 		return -1;
 	}
 	/* Whole records only reach here with another id: the direct send needs FRAMES_REQUEST_ID. */
-	if (c->fr.id != FRAMES_REQUEST_ID)
-		fcgi_set_request_id(c->out.p + at, n, c->fr.id);
+	if (c->fcgi_id != FRAMES_REQUEST_ID)
+		fcgi_set_request_id(c->out.p + at, n, c->fcgi_id);
 	conn_pending(s, c);
 	return 0;
 }
@@ -251,7 +251,7 @@ sconn_finish(struct server *s, struct sconn *c)
 {
 	hub_unsubscribe(s, c);
 	if (c->state != SC_CLOSING && !c->failed)
-		(void)fcgi_put_end(&c->out, c->fr.id, 0);
+		(void)fcgi_put_end(&c->out, c->fcgi_id, 0);
 	c->state = SC_CLOSING;
 	conn_pending(s, c);
 }
@@ -264,7 +264,7 @@ conn_http_write(void *ctx, const char *buf, size_t len)
 	if (c->failed)
 		return -1;
 	conn_pending(c->srv, c);
-	return fcgi_put_stdout(&c->out, c->fr.id, buf, len);
+	return fcgi_put_stdout(&c->out, c->fcgi_id, buf, len);
 }
 
 /* Builds c->req from the FastCGI parameters (kept in params_store). */
@@ -744,6 +744,7 @@ conn_read(struct server *s, struct sconn *c)
 				return;
 			}
 			if (c->fr.params_done && c->fr.stdin_done) {
+				c->fcgi_id = c->fr.id;
 				conn_dispatch(s, c);
 				/* A long-held stream keeps only what it still needs. */
 				fcgi_req_free(&c->fr);

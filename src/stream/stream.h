@@ -52,29 +52,37 @@ enum ep_kind {
 	EP_UPSTREAM
 };
 
+/*
+ * Fields are ordered by use: the first three cache lines hold everything a
+ * delivery touches (hub.c walks thousands of these per event), the request
+ * and the sync-execution state come after.
+ */
 struct sconn {
 	enum ep_kind kind; /* EP_CONN */
 	int dead; /* closed: freed at the end of the loop turn */
 	int fd;
 	enum sconn_state state;
-	struct fcgi_req fr;
-	struct fbuf in, out;
-	struct http_request req;
-	char *params_store[8]; /* copies req points into */
-	uint64_t last_write_ms;
-	int failed; /* dropped: nothing more is written; closed at the end of the turn */
-	int epollout; /* EPOLLOUT is registered (only while out holds bytes) */
-	int pending; /* on the server's pending list */
-	struct sconn *pnext;
-	struct server *srv;
 
 	/* a subscription */
-	struct watch *watch;
 	struct sconn *wnext;
-	char run_id[ID_BUFSZ]; /* "" = the whole session */
 	long long cursor; /* last seq sent */
 	enum sconn_frames frames;
 	int until_terminal; /* a run stream: close after the run's terminal event */
+	int failed; /* dropped: nothing more is written; closed at the end of the turn */
+	int epollout; /* EPOLLOUT is registered (only while out holds bytes) */
+	int pending; /* on the server's pending list */
+	uint16_t fcgi_id; /* the FastCGI request id of the response */
+	struct fbuf out;
+	uint64_t last_write_ms;
+	char run_id[ID_BUFSZ]; /* "" = the whole session */
+	struct sconn *pnext;
+	struct watch *watch;
+	struct server *srv;
+
+	struct fcgi_req fr;
+	struct fbuf in;
+	struct http_request req;
+	char *params_store[8]; /* copies req points into */
 
 	/* a sync execution */
 	char workspace_id[ID_BUFSZ];
