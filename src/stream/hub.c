@@ -299,6 +299,8 @@ hub_subscribe(struct server *s, struct sconn *c, const char *workspace_id, const
 			server_stream_ended(s, c);
 		return rc == -1 ? -1 : 0;
 	}
+	if (c->failed)
+		return 0; /* dropped during the replay: closes at the end of the turn */
 	if ((w = hub_watch_get(s, workspace_id, session_id)) == NULL)
 		return -1;
 	c->watch = w;
