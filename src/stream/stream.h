@@ -53,15 +53,16 @@ enum ep_kind {
 };
 
 /*
- * Fields are ordered by use: the first three cache lines hold everything a
- * delivery touches (hub.c walks thousands of these per event), the request
- * and the sync-execution state come after.
+ * Fields are ordered by use: the first cache lines hold everything a
+ * delivery and the keep-alive sweep touch (both walk thousands of these),
+ * the request and the sync-execution state come after.
  */
 struct sconn {
 	enum ep_kind kind; /* EP_CONN */
 	int dead; /* closed: freed at the end of the loop turn */
 	int fd;
 	enum sconn_state state;
+	struct sconn *prev, *next; /* all connections (the sweep walks them) */
 
 	/* a subscription */
 	struct sconn *wnext;
@@ -91,8 +92,6 @@ struct sconn {
 	int async_mode;
 	struct upstream *up;
 	int up_purpose; /* what the upstream answer is for (server.c) */
-
-	struct sconn *prev, *next; /* all connections */
 };
 
 struct server {
