@@ -274,8 +274,8 @@ fcgi_set_request_id(unsigned char *buf, size_t len, uint16_t id)
 	size_t off = 0;
 
 	while (len - off >= FCGI_HEADER_LEN) {
-		size_t total = FCGI_HEADER_LEN + (size_t)((buf[off + 4] << 8) | buf[off + 5]) +
-		    buf[off + 6];
+		size_t total =
+		    FCGI_HEADER_LEN + (size_t)((buf[off + 4] << 8) | buf[off + 5]) + buf[off + 6];
 
 		if (total > len - off)
 			return;

@@ -21,59 +21,49 @@ frames_terminal(const char *type)
 	    strcmp(type, "run.rejected") == 0;
 }
 
+/* Appends the strings in order. 0, or -1 when out is full. */
 static int
-frames_str(struct fbuf *out, const char *s)
+frames_puts(struct fbuf *out, const char *const *parts, size_t n)
 {
-	return fbuf_put(out, s, strlen(s));
+	for (size_t i = 0; i < n; i++)
+		if (fbuf_put(out, parts[i], strlen(parts[i])) == -1)
+			return -1;
+	return 0;
 }
 
-/* Decimal digits of a non-negative seq (snprintf's %lld for the values seq takes). */
-static int
-frames_int(struct fbuf *out, long long v)
+/* The decimal digits of v into buf (at least 21 bytes): snprintf's %lld, without printf. */
+static const char *
+frames_int(long long v, char *buf, size_t bufsz)
 {
-	char buf[24];
-	size_t i = sizeof(buf);
+	size_t i = bufsz;
 	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
+	buf[--i] = '\0';
 	do {
 		buf[--i] = (char)('0' + u % 10);
 		u /= 10;
 	} while (u != 0);
 	if (v < 0)
 		buf[--i] = '-';
-	return fbuf_put(out, buf + i, sizeof(buf) - i);
-}
-
-/* "id: <seq>\nevent: <name>\ndata: " */
-static int
-frames_head(struct fbuf *out, long long seq, const char *name)
-{
-	return frames_str(out, "id: ") == -1 || frames_int(out, seq) == -1 ||
-		   frames_str(out, "\nevent: ") == -1 || frames_str(out, name) == -1 ||
-		   frames_str(out, "\ndata: ") == -1
-	    ? -1
-	    : 0;
+	return buf + i;
 }
 
 int
 frames_sse(struct fbuf *out, uint16_t id, const struct frames_event *ev)
 {
-	char ts[40];
+	char ts[40], num[24];
+	const char *seq = frames_int(ev->seq, num, sizeof(num));
+	const char *parts[] = { "id: ", seq, "\nevent: ", ev->type, "\ndata: {\"seq\":", seq,
+		ev->run_id != NULL ? ",\"run_id\":\"" : ",\"run_id\":null",
+		ev->run_id != NULL ? ev->run_id : "", ev->run_id != NULL ? "\"" : "",
+		",\"type\":\"", ev->type, "\",\"data\":", ev->data != NULL ? ev->data : "null",
+		",\"created_at\":\"", ts, "\"}\n\n" };
 	size_t at;
 
+	jv_time_format(ev->created_at, ts, sizeof(ts));
 	if (fcgi_record_open(out, &at) == -1)
 		return -1;
-	jv_time_format(ev->created_at, ts, sizeof(ts));
-	if (frames_head(out, ev->seq, ev->type) == -1 || frames_str(out, "{\"seq\":") == -1 ||
-	    frames_int(out, ev->seq) == -1 || frames_str(out, ",\"run_id\":") == -1 ||
-	    (ev->run_id != NULL ? frames_str(out, "\"") == -1 ||
-		    frames_str(out, ev->run_id) == -1 || frames_str(out, "\"") == -1
-				: frames_str(out, "null") == -1) ||
-	    frames_str(out, ",\"type\":\"") == -1 || frames_str(out, ev->type) == -1 ||
-	    frames_str(out, "\",\"data\":") == -1 ||
-	    frames_str(out, ev->data != NULL ? ev->data : "null") == -1 ||
-	    frames_str(out, ",\"created_at\":\"") == -1 || frames_str(out, ts) == -1 ||
-	    frames_str(out, "\"}\n\n") == -1) {
+	if (frames_puts(out, parts, sizeof(parts) / sizeof(parts[0])) == -1) {
 		out->len = at;
 		return -1;
 	}
@@ -144,14 +134,19 @@ frames_execution(struct fbuf *out, uint16_t id, const struct frames_event *ev)
 	json_decref(frame);
 	if (text == NULL)
 		return 0; /* as before: an event jansson cannot serialise gets no frame */
-	if (fcgi_record_open(out, &at) == -1)
-		rc = -1;
-	else if (frames_head(out, ev->seq, name) == -1 || frames_str(out, text) == -1 ||
-	    frames_str(out, "\n\n") == -1) {
-		out->len = at;
-		rc = -1;
-	} else
-		rc = fcgi_record_close(out, at, FCGI_STDOUT, id);
+	{
+		char num[24];
+		const char *parts[] = { "id: ", frames_int(ev->seq, num, sizeof(num)),
+			"\nevent: ", name, "\ndata: ", text, "\n\n" };
+
+		if (fcgi_record_open(out, &at) == -1)
+			rc = -1;
+		else if (frames_puts(out, parts, sizeof(parts) / sizeof(parts[0])) == -1) {
+			out->len = at;
+			rc = -1;
+		} else
+			rc = fcgi_record_close(out, at, FCGI_STDOUT, id);
+	}
 	free(text);
 	return rc;
 }

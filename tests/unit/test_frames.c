@@ -112,7 +112,8 @@ test_sse_frame_over_64k_splits(void **state)
 	expect = malloc(big + 512);
 	assert_non_null(expect);
 	n = snprintf(expect, big + 512,
-	    "id: 3\nevent: tool.result\ndata: {\"seq\":3,\"run_id\":\"%s\",\"type\":\"tool.result\","
+	    "id: 3\nevent: tool.result\ndata: "
+	    "{\"seq\":3,\"run_id\":\"%s\",\"type\":\"tool.result\","
 	    "\"data\":%s,\"created_at\":\"2026-01-02T03:04:05.000Z\"}\n\n",
 	    RUN, data);
 	assert_true(n > 0);
@@ -165,7 +166,8 @@ test_execution_frames(void **state)
 		{ "message.delta", "{\"content\":\"hi\"}",
 		    "id: 9\nevent: content\ndata: {\"type\":\"content\",\"content\":\"hi\"}\n\n" },
 		{ "thinking.delta", "{\"content\":\"hm\"}",
-		    "id: 9\nevent: thinking\ndata: {\"type\":\"thinking\",\"content\":\"hm\"}\n\n" },
+		    "id: 9\nevent: thinking\ndata: "
+		    "{\"type\":\"thinking\",\"content\":\"hm\"}\n\n" },
 		{ "tool.call", "{\"call_id\":\"c1\",\"name\":\"get\",\"arguments\":{\"a\":1}}",
 		    "id: 9\nevent: tool_start\ndata: {\"type\":\"tool_start\",\"call_id\":\"c1\","
 		    "\"name\":\"get\",\"arguments\":{\"a\":1}}\n\n" },
@@ -179,7 +181,8 @@ test_execution_frames(void **state)
 		    "{\"output\":\"done\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,"
 		    "\"total_tokens\":7},\"cost_usd\":0.5}",
 		    "id: 9\nevent: done\ndata: {\"type\":\"done\",\"status\":\"completed\","
-		    "\"output\":\"done\",\"token_usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,"
+		    "\"output\":\"done\",\"token_usage\":{\"prompt_tokens\":3,\"completion_"
+		    "tokens\":4,"
 		    "\"total_tokens\":7},\"cost\":0.5}\n\n" },
 		{ "run.started", "{}", "" },
 		{ "message.completed", "{\"content\":\"x\"}", "" },
