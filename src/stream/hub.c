@@ -28,7 +28,7 @@
 
 #define HUB_PAGE 1000
 #define HUB_BATCH_BYTES (1024 * 1024) /* a batch stops growing here */
-#define HUB_BATCH_MAX (64 * 1024 * 1024) /* one event's frame past this is dropped */
+#define HUB_BATCH_MAX (64 * 1024 * 1024) /* a frame that does not fit drops who needs it */
 
 struct watch {
 	char session_id[ID_BUFSZ];

@@ -210,6 +210,7 @@ int
 sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, size_t n)
 {
 	size_t at;
+	int sent = 0;
 
 	if (c->failed)
 		return -1;
@@ -218,6 +219,8 @@ sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, s
 	c->last_write_ms = s->now_ms;
 	if (c->out.len == 0 && c->state == SC_STREAMING && c->fcgi_id == FRAMES_REQUEST_ID) {
 		ssize_t w;
+
+		sent = 1;
 
 		while ((w = send(c->fd, rec, n, MSG_NOSIGNAL)) == -1 && errno == EINTR)
 			;
@@ -242,7 +245,11 @@ sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, s
 	/* Whole records only reach here with another id: the direct send needs FRAMES_REQUEST_ID. */
 	if (c->fcgi_id != FRAMES_REQUEST_ID)
 		fcgi_set_request_id(c->out.p + at, n, c->fcgi_id);
-	conn_pending(s, c);
+	/* The socket is full (a send just came back short, or EPOLLOUT is awaited): wait for room. */
+	if (sent || c->epollout)
+		conn_watch_output(s, c);
+	else
+		conn_pending(s, c);
 	return 0;
 }
 
