@@ -223,6 +223,69 @@ fcgi_put_end(struct fbuf *out, uint16_t id, uint32_t app_status)
 }
 
 int
+fcgi_record_open(struct fbuf *out, size_t *at)
+{
+	static const unsigned char blank[FCGI_HEADER_LEN];
+
+	*at = out->len;
+	return fbuf_put(out, blank, sizeof(blank));
+}
+
+int
+fcgi_record_close(struct fbuf *out, size_t at, uint8_t type, uint16_t id)
+{
+	size_t clen = out->len - at - FCGI_HEADER_LEN;
+	unsigned char *copy;
+	int rc;
+
+	if (clen == 0) {
+		out->len = at;
+		return 0;
+	}
+	if (clen <= 65535) {
+		unsigned char *h = out->p + at;
+
+		h[0] = FCGI_VERSION_1;
+		h[1] = type;
+		h[2] = (unsigned char)(id >> 8);
+		h[3] = (unsigned char)id;
+		h[4] = (unsigned char)(clen >> 8);
+		h[5] = (unsigned char)clen;
+		h[6] = h[7] = 0;
+		return 0;
+	}
+	/* Rare (a payload over 64 KiB): write it again as several records. */
+	if ((copy = malloc(clen)) == NULL) {
+		out->len = at;
+		return -1;
+	}
+	memcpy(copy, out->p + at + FCGI_HEADER_LEN, clen);
+	out->len = at;
+	rc = fcgi_put_stream(out, type, id, copy, clen);
+	free(copy);
+	if (rc == -1)
+		out->len = at;
+	return rc;
+}
+
+void
+fcgi_set_request_id(unsigned char *buf, size_t len, uint16_t id)
+{
+	size_t off = 0;
+
+	while (len - off >= FCGI_HEADER_LEN) {
+		size_t total =
+		    FCGI_HEADER_LEN + (size_t)((buf[off + 4] << 8) | buf[off + 5]) + buf[off + 6];
+
+		if (total > len - off)
+			return;
+		buf[off + 2] = (unsigned char)(id >> 8);
+		buf[off + 3] = (unsigned char)id;
+		off += total;
+	}
+}
+
+int
 fcgi_put_begin(struct fbuf *out, uint16_t id)
 {
 	unsigned char body[8] = { 0, FCGI_RESPONDER, 0 /* no keep-conn */, 0, 0, 0, 0, 0 };

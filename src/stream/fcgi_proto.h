@@ -74,6 +74,21 @@ char *fcgi_param_get(const struct fbuf *params, const char *name);
 int fcgi_put_stdout(struct fbuf *out, uint16_t id, const void *data, size_t n);
 int fcgi_put_end(struct fbuf *out, uint16_t id, uint32_t app_status);
 
+/*
+ * One record built in place, for content whose length is known only once
+ * written: fcgi_record_open() reserves the header at the end of out and
+ * stores its offset in *at; the caller appends the content with fbuf_put();
+ * fcgi_record_close() writes the header, splits content over 65535 bytes
+ * into several records, and removes the record when it got no content (an
+ * empty STDOUT record would end the stream). 0, or -1 (out full / OOM: out
+ * is cut back to *at).
+ */
+int fcgi_record_open(struct fbuf *out, size_t *at);
+int fcgi_record_close(struct fbuf *out, size_t at, uint8_t type, uint16_t id);
+
+/* Rewrites the request id of every whole record in buf (len bytes of records). */
+void fcgi_set_request_id(unsigned char *buf, size_t len, uint16_t id);
+
 /* Client side: a whole request (BEGIN, PARAMS pairs, empty PARAMS, STDIN, empty STDIN). */
 int fcgi_put_begin(struct fbuf *out, uint16_t id);
 int fcgi_put_param(struct fbuf *params, const char *name, const char *value);

@@ -8,19 +8,27 @@
  * cursor: after_seq / Last-Event-ID), then takes live events, skipping any
  * seq at or below its cursor — seq is allocated in commit order, so this
  * gives every event exactly once, with no gap and no repeat.
+ *
+ * Each event is formatted once per batch, not once per listener: into ready
+ * FastCGI STDOUT records (frames.c), one record per event, for SSE and, when
+ * a listener wants them, for execution frames. A listener's share of a batch
+ * is then one contiguous span of those bytes (its events are consecutive
+ * unless it follows one run of a busy session), which server.c sends as is
+ * when nothing is queued for it: one send per listener per batch, no copy.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "../core/db.h"
-#include "../core/jsonv.h"
 #include "../core/log.h"
+#include "frames.h"
 #include "stream.h"
 
 #define HUB_PAGE 1000
+#define HUB_BATCH_BYTES (1024 * 1024) /* a batch stops growing here */
+#define HUB_BATCH_MAX (64 * 1024 * 1024) /* a frame that does not fit drops who needs it */
 
 struct watch {
 	char session_id[ID_BUFSZ];
@@ -37,116 +45,167 @@ static const char hub_sql_events[] = "SELECT seq, run_id, type, data, created_at
 static const char hub_sql_run_events[] = "SELECT seq, run_id, type, data, created_at FROM events"
 					 " WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT 1000";
 
+/*
+ * A batch: consecutive rows of one query result, formatted once per kind of
+ * frame and handed to every listener. mark[i] says where the records of
+ * events before i end in buf, and how many of them had a frame or could not
+ * be formatted, so a listener's run of events is one span of buf.
+ */
+struct hub_mark {
+	size_t end, frames, bad;
+};
+
+struct hub_fmt {
+	int built;
+	struct fbuf buf;
+	struct hub_mark *mark; /* n + 1 */
+};
+
+struct hub_batch {
+	const struct db_result *res;
+	size_t first, n; /* rows [first, first + n) of res */
+	long long *seq;
+	unsigned char *terminal;
+	struct hub_fmt fmt[2]; /* FRAMES_SSE, FRAMES_EXECUTION */
+};
+
+static void
+hub_row(const struct hub_batch *b, size_t i, struct frames_event *ev)
+{
+	size_t r = b->first + i;
+
+	ev->seq = b->seq[i];
+	ev->run_id = db_cell(b->res, r, 1);
+	ev->type = db_cell(b->res, r, 2);
+	ev->data = db_cell(b->res, r, 3);
+	ev->created_at = db_cell(b->res, r, 4);
+}
+
+/* Takes rows from first on, up to about HUB_BATCH_BYTES of data (at least one). 0 / -1. */
 static int
-hub_terminal(const char *type)
+hub_batch_init(struct hub_batch *b, const struct db_result *res, size_t first)
 {
-	return strcmp(type, "run.completed") == 0 || strcmp(type, "run.failed") == 0 ||
-	    strcmp(type, "run.timeout") == 0 || strcmp(type, "run.cancelled") == 0 ||
-	    strcmp(type, "run.rejected") == 0;
+	size_t bytes = 0, n = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->res = res;
+	b->first = first;
+	while (first + n < res->nrows && (n == 0 || bytes < HUB_BATCH_BYTES)) {
+		const char *data = db_cell(res, first + n, 3);
+
+		bytes += 256 + (data != NULL ? strlen(data) : 0);
+		n++;
+	}
+	b->n = n;
+	b->seq = calloc(n, sizeof(*b->seq));
+	b->terminal = calloc(n, 1);
+	if (b->seq == NULL || b->terminal == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		b->seq[i] = db_cell_int(res, first + i, 0, 0);
+		b->terminal[i] = (unsigned char)frames_terminal(db_cell(res, first + i, 2));
+	}
+	return 0;
 }
 
-/* An execution frame for one event, or NULL when the event has none. New reference. */
-static json_t *
-hub_execution_frame(const char *type, const json_t *d, const char **name)
+static void
+hub_batch_free(struct hub_batch *b)
 {
-	if (strcmp(type, "thinking.delta") == 0) {
-		*name = "thinking";
-		return json_pack(
-		    "{s:s, s:O?}", "type", "thinking", "content", json_object_get(d, "content"));
+	for (size_t k = 0; k < 2; k++) {
+		fbuf_free(&b->fmt[k].buf);
+		free(b->fmt[k].mark);
 	}
-	if (strcmp(type, "message.delta") == 0) {
-		*name = "content";
-		return json_pack(
-		    "{s:s, s:O?}", "type", "content", "content", json_object_get(d, "content"));
-	}
-	if (strcmp(type, "tool.call") == 0) {
-		*name = "tool_start";
-		return json_pack("{s:s, s:O?, s:O?, s:O?}", "type", "tool_start", "call_id",
-		    json_object_get(d, "call_id"), "name", json_object_get(d, "name"), "arguments",
-		    json_object_get(d, "arguments"));
-	}
-	if (strcmp(type, "tool.result") == 0) {
-		*name = "tool_end";
-		return json_pack("{s:s, s:O?, s:O?, s:O?}", "type", "tool_end", "call_id",
-		    json_object_get(d, "call_id"), "name", json_object_get(d, "name"), "output",
-		    json_object_get(d, "output"));
-	}
-	if (strcmp(type, "run.failed") == 0 || strcmp(type, "run.timeout") == 0) {
-		json_t *err = json_object_get(d, "error");
-
-		*name = "error";
-		return json_pack("{s:s, s:{s:O?, s:O?}}", "type", "error", "error", "code",
-		    json_object_get(err, "code"), "message", json_object_get(err, "message"));
-	}
-	if (hub_terminal(type)) {
-		json_t *u = json_object_get(d, "usage");
-
-		*name = "done";
-		return json_pack("{s:s, s:s, s:O?, s:{s:O?, s:O?, s:O?}, s:O?}", "type", "done",
-		    "status", type + 4, "output", json_object_get(d, "output"), "token_usage",
-		    "prompt_tokens", json_object_get(u, "prompt_tokens"), "completion_tokens",
-		    json_object_get(u, "completion_tokens"), "total_tokens",
-		    json_object_get(u, "total_tokens"), "cost", json_object_get(d, "cost_usd"));
-	}
-	return NULL;
+	free(b->seq);
+	free(b->terminal);
 }
 
-int
-hub_emit(struct server *s, struct sconn *c, long long seq, const char *run_id, const char *type,
-    const char *data_json, const char *created_at)
+/* The batch's records of one kind, formatted on first use. NULL when out of memory. */
+static struct hub_fmt *
+hub_batch_fmt(struct hub_batch *b, enum sconn_frames kind)
 {
-	char ts[40], head[160];
-	int ended, n;
+	struct hub_fmt *f = &b->fmt[kind == FRAMES_EXECUTION ? 1 : 0];
+	size_t bad = 0;
 
-	if (seq <= c->cursor)
-		return 0;
-	if (c->run_id[0] != '\0' && (run_id == NULL || strcmp(run_id, c->run_id) != 0))
-		return 0;
-	c->cursor = seq;
-	ended = c->until_terminal && hub_terminal(type);
-	if (c->frames == FRAMES_NONE)
-		return ended;
-	if (c->frames == FRAMES_EXECUTION) {
-		json_t *d = json_loads(data_json, 0, NULL), *frame;
-		const char *name = NULL;
-		char *text;
+	if (f->built)
+		return f;
+	if ((f->mark = calloc(b->n + 1, sizeof(*f->mark))) == NULL)
+		return NULL;
+	f->buf.max = HUB_BATCH_MAX;
+	for (size_t i = 0; i < b->n; i++) {
+		struct frames_event ev;
+		size_t before = f->buf.len;
+		int rc;
 
-		frame = hub_execution_frame(type, d, &name);
-		json_decref(d);
-		if (frame == NULL)
-			return ended;
-		text = json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(15));
-		json_decref(frame);
-		if (text == NULL)
-			return ended;
-		n = snprintf(head, sizeof(head), "id: %lld\nevent: %s\ndata: ", seq, name);
-		(void)sconn_write(s, c, head, (size_t)n);
-		(void)sconn_write(s, c, text, strlen(text));
-		(void)sconn_write(s, c, "\n\n", 2);
-		free(text);
-		s->delivered++;
-		return ended;
+		hub_row(b, i, &ev);
+		rc = kind == FRAMES_EXECUTION ? frames_execution(&f->buf, FRAMES_REQUEST_ID, &ev)
+					      : frames_sse(&f->buf, FRAMES_REQUEST_ID, &ev);
+		if (rc == -1) {
+			log_warnx("msg=\"event too large to stream\" seq=%lld", ev.seq);
+			bad++;
+		}
+		f->mark[i + 1].end = f->buf.len;
+		f->mark[i + 1].frames = f->mark[i].frames + (f->buf.len > before);
+		f->mark[i + 1].bad = bad;
 	}
-	/*
-	 * The stored data is compact JSON (jansson escapes every control
-	 * character), so no newline in a payload can start a new SSE field.
-	 */
-	jv_time_format(created_at, ts, sizeof(ts));
-	n = snprintf(head, sizeof(head),
-	    "id: %lld\nevent: %s\ndata: {\"seq\":%lld,\"run_id\":", seq, type, seq);
-	(void)sconn_write(s, c, head, (size_t)n);
-	if (run_id != NULL) {
-		(void)sconn_write(s, c, "\"", 1);
-		(void)sconn_write(s, c, run_id, strlen(run_id));
-		(void)sconn_write(s, c, "\"", 1);
-	} else
-		(void)sconn_write(s, c, "null", 4);
-	n = snprintf(head, sizeof(head), ",\"type\":\"%s\",\"data\":", type);
-	(void)sconn_write(s, c, head, (size_t)n);
-	(void)sconn_write(s, c, data_json, strlen(data_json));
-	n = snprintf(head, sizeof(head), ",\"created_at\":\"%s\"}\n\n", ts);
-	(void)sconn_write(s, c, head, (size_t)n);
-	s->delivered++;
+	f->built = 1;
+	return f;
+}
+
+/* Queues events [from, to) of b for c. 0, or -1 when c was dropped. */
+static int
+hub_put(struct server *s, struct hub_batch *b, struct sconn *c, size_t from, size_t to)
+{
+	struct hub_fmt *f;
+	const struct hub_mark *a, *z;
+
+	if (c->frames == FRAMES_NONE || from == to)
+		return 0;
+	if ((f = hub_batch_fmt(b, c->frames)) == NULL) {
+		sconn_fail(s, c);
+		return -1;
+	}
+	a = &f->mark[from];
+	z = &f->mark[to];
+	if (z->bad > a->bad) {
+		log_warnx("msg=\"listener cannot take an event, dropping it\" request_id=%s",
+		    c->req.request_id);
+		sconn_fail(s, c);
+		return -1;
+	}
+	s->delivered += z->frames - a->frames;
+	return sconn_put_records(s, c, f->buf.p + a->end, z->end - a->end);
+}
+
+/*
+ * Hands c the events of b it has not seen (seq above its cursor, of its run
+ * if it follows one), stopping after its run's terminal event when it
+ * waits for one. 1 when that ended c's stream, else 0.
+ */
+static int
+hub_give(struct server *s, struct hub_batch *b, struct sconn *c)
+{
+	size_t i, from = SIZE_MAX;
+	int ended = 0;
+
+	for (i = 0; i < b->n && !ended; i++) {
+		const char *run_id;
+
+		if (b->seq[i] <= c->cursor ||
+		    (c->run_id[0] != '\0' &&
+			((run_id = db_cell(b->res, b->first + i, 1)) == NULL ||
+			    strcmp(run_id, c->run_id) != 0))) {
+			if (from != SIZE_MAX && hub_put(s, b, c, from, i) == -1)
+				return 0;
+			from = SIZE_MAX;
+			continue;
+		}
+		c->cursor = b->seq[i];
+		if (from == SIZE_MAX)
+			from = i;
+		ended = c->until_terminal && b->terminal[i];
+	}
+	if (from != SIZE_MAX && hub_put(s, b, c, from, i) == -1)
+		return 0;
 	return ended;
 }
 
@@ -206,12 +265,23 @@ hub_replay(struct server *s, struct sconn *c, const char *session_id)
 			2, &res) == -1)
 			return -1;
 		n = res->nrows;
-		for (size_t i = 0; i < n; i++)
-			if (hub_emit(s, c, db_cell_int(res, i, 0, 0), db_cell(res, i, 1),
-				db_cell(res, i, 2), db_cell(res, i, 3), db_cell(res, i, 4))) {
+		for (size_t i = 0; i < n;) {
+			struct hub_batch b;
+			int ended;
+
+			if (hub_batch_init(&b, res, i) == -1) {
+				hub_batch_free(&b);
 				db_result_free(res);
-				return 1;
+				return -1;
 			}
+			ended = hub_give(s, &b, c);
+			i += b.n;
+			hub_batch_free(&b);
+			if (ended || c->failed) {
+				db_result_free(res);
+				return ended;
+			}
+		}
 		db_result_free(res);
 		if (n < HUB_PAGE)
 			return 0;
@@ -229,6 +299,8 @@ hub_subscribe(struct server *s, struct sconn *c, const char *workspace_id, const
 			server_stream_ended(s, c);
 		return rc == -1 ? -1 : 0;
 	}
+	if (c->failed)
+		return 0; /* dropped during the replay: closes at the end of the turn */
 	if ((w = hub_watch_get(s, workspace_id, session_id)) == NULL)
 		return -1;
 	c->watch = w;
@@ -276,19 +348,24 @@ hub_deliver(struct server *s, struct watch *w)
 		return 0;
 	}
 	n = res->nrows;
-	for (size_t i = 0; i < n; i++) {
-		long long seq = db_cell_int(res, i, 0, 0);
-		struct sconn *c = w->subs, *next;
+	for (size_t i = 0; i < n && w->subs != NULL;) {
+		struct hub_batch b;
+		struct sconn *c, *next;
 
-		for (; c != NULL; c = next) {
+		if (hub_batch_init(&b, res, i) == -1) {
+			/* Out of memory: leave fetched where it is; the next poll retries. */
+			hub_batch_free(&b);
+			db_result_free(res);
+			return 0;
+		}
+		for (c = w->subs; c != NULL; c = next) {
 			next = c->wnext;
-			if (hub_emit(s, c, seq, db_cell(res, i, 1), db_cell(res, i, 2),
-				db_cell(res, i, 3), db_cell(res, i, 4)))
+			if (hub_give(s, &b, c))
 				server_stream_ended(s, c); /* may unsubscribe c */
 		}
-		w->fetched = seq;
-		if (w->subs == NULL)
-			break;
+		w->fetched = b.seq[b.n - 1];
+		i += b.n;
+		hub_batch_free(&b);
 	}
 	db_result_free(res);
 	return n;

@@ -25,6 +25,7 @@
 #include "../core/db.h"
 #include "../core/log.h"
 #include "../core/router.h"
+#include "frames.h"
 #include "stream.h"
 
 #define CONN_OUT_MAX (8 * 1024 * 1024) /* a listener this far behind is dropped */
@@ -79,13 +80,31 @@ server_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void
-server_watch_output(struct server *s, struct sconn *c)
+/*
+ * EPOLLOUT is registered only while bytes wait in c->out (a send came back
+ * short), so a delivery that goes out whole costs no epoll_ctl.
+ */
+static void
+conn_watch_output(struct server *s, struct sconn *c)
 {
-	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP | (c->out.len > 0 ? EPOLLOUT : 0),
-		{ .ptr = c } };
+	int want = c->out.len > 0;
+	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0), { .ptr = c } };
 
-	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (want == c->epollout)
+		return;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->epollout = want;
+}
+
+/* Puts c on the list the loop flushes (or closes) at the end of the turn. */
+static void
+conn_pending(struct server *s, struct sconn *c)
+{
+	if (c->pending || c->dead)
+		return;
+	c->pending = 1;
+	c->pnext = s->pending;
+	s->pending = c;
 }
 
 /* Unlinks c now; frees it after the loop turn (epoll may still name it). */
@@ -133,10 +152,12 @@ conn_free(struct sconn *c)
 	free(c);
 }
 
-/* Writes what it can now; the rest waits for EPOLLOUT. -1 when the peer is gone. */
+/* Writes what it can now; the rest waits for EPOLLOUT. -1 when c is to be closed. */
 static int
 conn_flush(struct server *s, struct sconn *c)
 {
+	if (c->failed)
+		return -1;
 	while (c->out.len > 0) {
 		ssize_t w = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
 
@@ -150,24 +171,85 @@ conn_flush(struct server *s, struct sconn *c)
 			break;
 		return -1;
 	}
-	server_watch_output(s, c);
+	/* A caught-up listener holds no buffer: most deliveries never need one. */
+	if (c->out.len == 0)
+		fbuf_free(&c->out);
+	conn_watch_output(s, c);
 	if (c->out.len == 0 && c->state == SC_CLOSING)
 		return -1; /* done: close */
 	return 0;
 }
 
+void
+sconn_fail(struct server *s, struct sconn *c)
+{
+	hub_unsubscribe(s, c);
+	c->failed = 1;
+	c->state = SC_CLOSING;
+	c->out.len = 0;
+	conn_pending(s, c);
+}
+
 int
 sconn_write(struct server *s, struct sconn *c, const char *data, size_t n)
 {
-	(void)s;
+	if (c->failed)
+		return -1;
 	c->last_write_ms = server_now_ms();
-	if (fcgi_put_stdout(&c->out, c->fr.id, data, n) == -1) {
+	if (fcgi_put_stdout(&c->out, c->fcgi_id, data, n) == -1) {
 		log_warnx("msg=\"listener too far behind, dropping it\" request_id=%s",
 		    c->req.request_id);
-		c->state = SC_CLOSING;
-		c->out.len = 0;
+		sconn_fail(s, c);
 		return -1;
 	}
+	conn_pending(s, c);
+	return 0;
+}
+
+int
+sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, size_t n)
+{
+	size_t at;
+	int sent = 0;
+
+	if (c->failed)
+		return -1;
+	if (n == 0)
+		return 0;
+	c->last_write_ms = s->now_ms;
+	if (c->out.len == 0 && c->state == SC_STREAMING && c->fcgi_id == FRAMES_REQUEST_ID) {
+		ssize_t w;
+
+		sent = 1;
+
+		while ((w = send(c->fd, rec, n, MSG_NOSIGNAL)) == -1 && errno == EINTR)
+			;
+		if (w == (ssize_t)n)
+			return 0;
+		if (w == -1 && errno != EAGAIN) {
+			sconn_fail(s, c); /* nginx went away */
+			return -1;
+		}
+		if (w > 0) {
+			rec += w;
+			n -= (size_t)w;
+		}
+	}
+	at = c->out.len;
+	if (fbuf_put(&c->out, rec, n) == -1) {
+		log_warnx("msg=\"listener too far behind, dropping it\" request_id=%s",
+		    c->req.request_id);
+		sconn_fail(s, c);
+		return -1;
+	}
+	/* Whole records only reach here with another id: the direct send needs FRAMES_REQUEST_ID. */
+	if (c->fcgi_id != FRAMES_REQUEST_ID)
+		fcgi_set_request_id(c->out.p + at, n, c->fcgi_id);
+	/* The socket is full (a send just came back short, or EPOLLOUT is awaited): wait for room. */
+	if (sent || c->epollout)
+		conn_watch_output(s, c);
+	else
+		conn_pending(s, c);
 	return 0;
 }
 
@@ -175,10 +257,10 @@ void
 sconn_finish(struct server *s, struct sconn *c)
 {
 	hub_unsubscribe(s, c);
-	if (c->state != SC_CLOSING)
-		(void)fcgi_put_end(&c->out, c->fr.id, 0);
+	if (c->state != SC_CLOSING && !c->failed)
+		(void)fcgi_put_end(&c->out, c->fcgi_id, 0);
 	c->state = SC_CLOSING;
-	server_watch_output(s, c);
+	conn_pending(s, c);
 }
 
 static int
@@ -186,7 +268,10 @@ conn_http_write(void *ctx, const char *buf, size_t len)
 {
 	struct sconn *c = ctx;
 
-	return fcgi_put_stdout(&c->out, c->fr.id, buf, len);
+	if (c->failed)
+		return -1;
+	conn_pending(c->srv, c);
+	return fcgi_put_stdout(&c->out, c->fcgi_id, buf, len);
 }
 
 /* Builds c->req from the FastCGI parameters (kept in params_store). */
@@ -666,6 +751,7 @@ conn_read(struct server *s, struct sconn *c)
 				return;
 			}
 			if (c->fr.params_done && c->fr.stdin_done) {
+				c->fcgi_id = c->fr.id;
 				conn_dispatch(s, c);
 				/* A long-held stream keeps only what it still needs. */
 				fcgi_req_free(&c->fr);
@@ -711,6 +797,7 @@ server_accept(struct server *s)
 			continue;
 		}
 		c->kind = EP_CONN;
+		c->srv = s;
 		c->fd = fd;
 		c->state = SC_READING;
 		c->in.max = CONN_IN_MAX;
@@ -750,16 +837,18 @@ server_sweep(struct server *s, uint64_t now)
 	}
 }
 
+/* Flushes the connections written to in this turn; closes the finished and the dropped. */
 static void
 server_flush_all(struct server *s)
 {
-	struct sconn *c = s->conns, *next;
+	while (s->pending != NULL) {
+		struct sconn *c = s->pending;
 
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (c->out.len > 0 || c->state == SC_CLOSING)
-			if (conn_flush(s, c) == -1)
-				conn_close(s, c);
+		s->pending = c->pnext;
+		c->pnext = NULL;
+		c->pending = 0;
+		if (!c->dead && conn_flush(s, c) == -1)
+			conn_close(s, c);
 	}
 }
 
@@ -787,6 +876,7 @@ server_run(struct server *s, volatile int *stop)
 		uint64_t now;
 		int n = epoll_wait(s->epfd, evs, 256, 100), rang = 0;
 
+		s->now_ms = server_now_ms();
 		if (n == -1 && errno != EINTR) {
 			log_warn("msg=epoll_wait");
 			continue;
@@ -831,6 +921,7 @@ server_run(struct server *s, volatile int *stop)
 	}
 	while (s->conns != NULL)
 		conn_close(s, s->conns);
+	s->pending = NULL;
 	conn_reap(s);
 	upstream_reap(s);
 	return 0;

@@ -52,24 +52,38 @@ enum ep_kind {
 	EP_UPSTREAM
 };
 
+/*
+ * Fields are ordered by use: the first cache lines hold everything a
+ * delivery and the keep-alive sweep touch (both walk thousands of these),
+ * the request and the sync-execution state come after.
+ */
 struct sconn {
 	enum ep_kind kind; /* EP_CONN */
 	int dead; /* closed: freed at the end of the loop turn */
 	int fd;
 	enum sconn_state state;
-	struct fcgi_req fr;
-	struct fbuf in, out;
-	struct http_request req;
-	char *params_store[8]; /* copies req points into */
-	uint64_t last_write_ms;
+	struct sconn *prev, *next; /* all connections (the sweep walks them) */
 
 	/* a subscription */
-	struct watch *watch;
 	struct sconn *wnext;
-	char run_id[ID_BUFSZ]; /* "" = the whole session */
 	long long cursor; /* last seq sent */
 	enum sconn_frames frames;
 	int until_terminal; /* a run stream: close after the run's terminal event */
+	int failed; /* dropped: nothing more is written; closed at the end of the turn */
+	int epollout; /* EPOLLOUT is registered (only while out holds bytes) */
+	int pending; /* on the server's pending list */
+	uint16_t fcgi_id; /* the FastCGI request id of the response */
+	struct fbuf out;
+	uint64_t last_write_ms;
+	char run_id[ID_BUFSZ]; /* "" = the whole session */
+	struct sconn *pnext;
+	struct watch *watch;
+	struct server *srv;
+
+	struct fcgi_req fr;
+	struct fbuf in;
+	struct http_request req;
+	char *params_store[8]; /* copies req points into */
 
 	/* a sync execution */
 	char workspace_id[ID_BUFSZ];
@@ -78,8 +92,6 @@ struct sconn {
 	int async_mode;
 	struct upstream *up;
 	int up_purpose; /* what the upstream answer is for (server.c) */
-
-	struct sconn *prev, *next; /* all connections */
 };
 
 struct server {
@@ -91,7 +103,9 @@ struct server {
 	struct watch *watches;
 	long nwatches;
 	struct sconn *graveyard; /* closed connections, freed after the turn */
+	struct sconn *pending; /* connections with output to try, or to close */
 	struct upstream *up_graveyard;
+	uint64_t now_ms; /* at the start of the loop turn */
 	uint64_t last_poll_ms, last_sweep_ms;
 	unsigned long long polls, queries, delivered;
 };
@@ -100,9 +114,17 @@ struct server {
 uint64_t server_now_ms(void);
 /* Queues bytes as FastCGI STDOUT; the loop writes them out. 0 or -1. */
 int sconn_write(struct server *s, struct sconn *c, const char *data, size_t n);
+/*
+ * Writes n bytes of whole FastCGI records made for request id
+ * FRAMES_REQUEST_ID (borrowed): sent at once when nothing is queued for c,
+ * the rest copied and left to the loop. 0, or -1 when c was dropped (too far
+ * behind, or nginx went away).
+ */
+int sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, size_t n);
+/* Drops c: unsubscribed now, nothing more written, closed at the end of the turn. */
+void sconn_fail(struct server *s, struct sconn *c);
 /* Ends the response (STDOUT end, END_REQUEST); the connection closes once flushed. */
 void sconn_finish(struct server *s, struct sconn *c);
-void server_watch_output(struct server *s, struct sconn *c);
 
 /* hub.c */
 /*
@@ -116,9 +138,6 @@ void hub_unsubscribe(struct server *s, struct sconn *c);
 void hub_poll(struct server *s);
 /* server.c: c's stream reached its end (terminal run event, closed session). */
 void server_stream_ended(struct server *s, struct sconn *c);
-/* Formats one event for c (SSE or execution frame); 1 when it ended c's stream. */
-int hub_emit(struct server *s, struct sconn *c, long long seq, const char *run_id, const char *type,
-    const char *data_json, const char *created_at);
 
 /* upstream.c */
 typedef void (*upstream_done_fn)(

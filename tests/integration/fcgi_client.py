@@ -17,17 +17,18 @@ def _pair(name, value):
     return out + name + value
 
 
-def open_request(sock_path, params, body=b"", timeout=10.0):
-    """Sends one request; returns the connected socket (read with read_response)."""
+def open_request(sock_path, params, body=b"", timeout=10.0, req_id=1):
+    """Sends one request; returns the connected socket (read with read_response).
+    nginx always numbers its request 1; req_id tests any other number."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(sock_path)
-    data = _record(1, 1, struct.pack("!HB5x", 1, 0))
+    data = _record(1, req_id, struct.pack("!HB5x", 1, 0))
     pairs = b"".join(_pair(k.encode(), v.encode()) for k, v in params.items())
-    data += _record(4, 1, pairs) + _record(4, 1)
+    data += _record(4, req_id, pairs) + _record(4, req_id)
     if body:
-        data += _record(5, 1, body)
-    data += _record(5, 1)
+        data += _record(5, req_id, body)
+    data += _record(5, req_id)
     s.sendall(data)
     return s
 
