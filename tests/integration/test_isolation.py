@@ -3,6 +3,7 @@ workspace's key gets 404 and none of the data on every id-bearing route of
 the first; a member key gets 403 on every admin route (API.md §1)."""
 
 import json
+import time
 import uuid
 
 import pytest
@@ -28,6 +29,13 @@ def world(stack, ws_a):
     run = api.post("/api/v1/runs", json={"agent_id": agent["id"],
                                           "input": {"prompt": "secret-input"}})
     assert run.status == 201, run
+    # Let the run finish first: the executor moving it on (updated_at) would
+    # otherwise look like a change made by a foreign request.
+    deadline = time.monotonic() + 30
+    while api.get("/api/v1/runs/" + run.json()["id"]).json()["status"] not in (
+            "completed", "failed", "cancelled", "timeout"):
+        assert time.monotonic() < deadline, "the world's run did not finish"
+        time.sleep(0.05)
     route = api.post("/api/v1/routes", json={"provider": "openai", "model": "gpt-4o-mini",
                                             "name": "secret-route"})
     assert route.status == 201, route
@@ -69,14 +77,17 @@ def test_foreign_workspace_gets_404_and_no_data(stack, ws_a, ws_b, world, path, 
     url = fill(path, world)
     body = None if method in ("get", "delete") else {"content": "x", "comment": "x"}
     kw = {} if body is None else {"json": body}
-    before = stack.sql("SELECT COUNT(*), COALESCE(MAX(updated_at), '') FROM runs "
-                       "WHERE workspace_id = '%s'" % ws_a.id)
+    # No run appears in A, and the runs the request named do not change (runs
+    # of other tests in A may still be moving on meanwhile).
+    snapshot = ("SELECT (SELECT COUNT(*) FROM runs WHERE workspace_id = '%s'),"
+                " (SELECT COALESCE(MAX(updated_at), '') FROM runs WHERE session_id = '%s')"
+                % (ws_a.id, world["session"]))
+    before = stack.sql(snapshot)
     r = ws_b.api().request(method.upper(), url, **kw)
     assert_error(r, 404, "RESOURCE_NOT_FOUND")
     for s in world["secrets"]:
         assert s not in r.text
-    after = stack.sql("SELECT COUNT(*), COALESCE(MAX(updated_at), '') FROM runs "
-                      "WHERE workspace_id = '%s'" % ws_a.id)
+    after = stack.sql(snapshot)
     assert before == after
 
 
