@@ -8,49 +8,6 @@
 #include "../core/money.h"
 #include "api.h"
 
-enum {
-	C_ID,
-	C_WS,
-	C_AGENT,
-	C_AGENT_VERSION,
-	C_AGENT_VERSION_ID,
-	C_SESSION,
-	C_PARENT,
-	C_EXPERIMENT,
-	C_CANDIDATE,
-	C_ROUTE,
-	C_PERSONA,
-	C_MODEL,
-	C_STATUS,
-	C_CANCEL_REQ,
-	C_ERR_CODE,
-	C_ERR_MSG,
-	C_INPUT,
-	C_OUTPUT,
-	C_METADATA,
-	C_PROMPT,
-	C_CACHED,
-	C_CACHE_WRITE,
-	C_COMPLETION,
-	C_COST,
-	C_STEPS,
-	C_ATTEMPTS,
-	C_TRACE,
-	C_SPAN,
-	C_USER,
-	C_USER_NAME,
-	C_USER_EMAIL,
-	C_CREATED,
-	C_STARTED,
-	C_COMPLETED,
-	C_FAILED,
-	C_CANCELLED,
-	C_UPDATED,
-	C_PROVIDER,
-	C_ENDED,
-	C_DURATION,
-};
-
 static const char runview_sql_get[] =
     "SELECT " RUNVIEW_COLUMNS RUNVIEW_FROM " WHERE r.workspace_id = ? AND r.id = ?";
 
@@ -107,73 +64,73 @@ rv_usd(long long nusd)
 static json_t *
 rv_error(const struct db_result *res, size_t r)
 {
-	if (rv(res, r, C_ERR_CODE) == NULL)
+	if (rv(res, r, RVC_ERR_CODE) == NULL)
 		return json_null();
-	return json_pack("{s:s, s:s}", "code", rv(res, r, C_ERR_CODE), "message",
-	    rv(res, r, C_ERR_MSG) != NULL ? rv(res, r, C_ERR_MSG) : "");
+	return json_pack("{s:s, s:s}", "code", rv(res, r, RVC_ERR_CODE), "message",
+	    rv(res, r, RVC_ERR_MSG) != NULL ? rv(res, r, RVC_ERR_MSG) : "");
 }
 
 static long long
 rv_duration(const struct db_result *res, size_t r)
 {
-	return rv(res, r, C_STARTED) == NULL ? 0 : rv_int(res, r, C_DURATION);
+	return rv(res, r, RVC_STARTED) == NULL ? 0 : rv_int(res, r, RVC_DURATION);
 }
 
 json_t *
 runview_run(const struct db_result *res, size_t r, long long credits_per_usd)
 {
-	long long prompt = rv_int(res, r, C_PROMPT), cached = rv_int(res, r, C_CACHED);
-	long long completion = rv_int(res, r, C_COMPLETION), cost = rv_int(res, r, C_COST);
+	long long prompt = rv_int(res, r, RVC_PROMPT), cached = rv_int(res, r, RVC_CACHED);
+	long long completion = rv_int(res, r, RVC_COMPLETION), cost = rv_int(res, r, RVC_COST);
 	long long credits = money_credits(cost, credits_per_usd);
 	json_t *o = json_object();
 
-	json_object_set_new(o, "id", jv_str(rv(res, r, C_ID)));
-	json_object_set_new(o, "run_id", jv_str(rv(res, r, C_ID)));
+	json_object_set_new(o, "id", jv_str(rv(res, r, RVC_ID)));
+	json_object_set_new(o, "run_id", jv_str(rv(res, r, RVC_ID)));
 	json_object_set_new(o, "object", json_string("run"));
-	json_object_set_new(o, "workspace_id", jv_str(rv(res, r, C_WS)));
-	json_object_set_new(o, "agent_id", jv_str(rv(res, r, C_AGENT)));
-	json_object_set_new(o, "agent_version", jv_int(rv(res, r, C_AGENT_VERSION)));
-	json_object_set_new(o, "agent_version_id", jv_str(rv(res, r, C_AGENT_VERSION_ID)));
-	json_object_set_new(o, "session_id", jv_str(rv(res, r, C_SESSION)));
-	json_object_set_new(o, "thread_id", jv_str(rv(res, r, C_SESSION)));
-	json_object_set_new(o, "runnable_id", jv_str(rv(res, r, C_AGENT)));
+	json_object_set_new(o, "workspace_id", jv_str(rv(res, r, RVC_WS)));
+	json_object_set_new(o, "agent_id", jv_str(rv(res, r, RVC_AGENT)));
+	json_object_set_new(o, "agent_version", jv_int(rv(res, r, RVC_AGENT_VERSION)));
+	json_object_set_new(o, "agent_version_id", jv_str(rv(res, r, RVC_AGENT_VERSION_ID)));
+	json_object_set_new(o, "session_id", jv_str(rv(res, r, RVC_SESSION)));
+	json_object_set_new(o, "thread_id", jv_str(rv(res, r, RVC_SESSION)));
+	json_object_set_new(o, "runnable_id", jv_str(rv(res, r, RVC_AGENT)));
 	json_object_set_new(o, "runnable_type", json_string("agent"));
-	json_object_set_new(o, "parent_run_id", jv_str(rv(res, r, C_PARENT)));
-	json_object_set_new(o, "experiment_id", jv_str(rv(res, r, C_EXPERIMENT)));
-	json_object_set_new(o, "experiment_candidate_id", jv_str(rv(res, r, C_CANDIDATE)));
-	json_object_set_new(o, "route_id", jv_str(rv(res, r, C_ROUTE)));
-	json_object_set_new(o, "persona_id", jv_str(rv(res, r, C_PERSONA)));
-	json_object_set_new(o, "model", jv_str(rv(res, r, C_MODEL)));
-	json_object_set_new(o, "provider", jv_str(rv(res, r, C_PROVIDER)));
-	json_object_set_new(o, "status", jv_str(rv(res, r, C_STATUS)));
-	json_object_set_new(o, "cancel_requested", json_boolean(rv_int(res, r, C_CANCEL_REQ)));
+	json_object_set_new(o, "parent_run_id", jv_str(rv(res, r, RVC_PARENT)));
+	json_object_set_new(o, "experiment_id", jv_str(rv(res, r, RVC_EXPERIMENT)));
+	json_object_set_new(o, "experiment_candidate_id", jv_str(rv(res, r, RVC_CANDIDATE)));
+	json_object_set_new(o, "route_id", jv_str(rv(res, r, RVC_ROUTE)));
+	json_object_set_new(o, "persona_id", jv_str(rv(res, r, RVC_PERSONA)));
+	json_object_set_new(o, "model", jv_str(rv(res, r, RVC_MODEL)));
+	json_object_set_new(o, "provider", jv_str(rv(res, r, RVC_PROVIDER)));
+	json_object_set_new(o, "status", jv_str(rv(res, r, RVC_STATUS)));
+	json_object_set_new(o, "cancel_requested", json_boolean(rv_int(res, r, RVC_CANCEL_REQ)));
 	json_object_set_new(o, "error", rv_error(res, r));
-	json_object_set_new(o, "input", rv_doc(res, r, C_INPUT));
-	json_object_set_new(o, "output", rv_doc(res, r, C_OUTPUT));
-	json_object_set_new(o, "metadata", rv_doc(res, r, C_METADATA));
+	json_object_set_new(o, "input", rv_doc(res, r, RVC_INPUT));
+	json_object_set_new(o, "output", rv_doc(res, r, RVC_OUTPUT));
+	json_object_set_new(o, "metadata", rv_doc(res, r, RVC_METADATA));
 	json_object_set_new(o, "usage",
 	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt,
 		"cached_tokens", (json_int_t)cached, "cache_write_tokens",
-		(json_int_t)rv_int(res, r, C_CACHE_WRITE), "completion_tokens",
+		(json_int_t)rv_int(res, r, RVC_CACHE_WRITE), "completion_tokens",
 		(json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion)));
 	json_object_set_new(o, "cost_usd", rv_usd(cost));
 	json_object_set_new(o, "credits_used", json_integer(credits));
 	json_object_set_new(
 	    o, "cache_hit_rate", json_real(prompt > 0 ? (double)cached / (double)prompt : 0.0));
 	json_object_set_new(o, "duration_ms", json_integer(rv_duration(res, r)));
-	json_object_set_new(o, "steps", json_integer(rv_int(res, r, C_STEPS)));
-	json_object_set_new(o, "attempts", json_integer(rv_int(res, r, C_ATTEMPTS)));
-	json_object_set_new(o, "trace_id", jv_str(rv(res, r, C_TRACE)));
-	json_object_set_new(o, "telemetry_span_id", jv_str(rv(res, r, C_SPAN)));
-	json_object_set_new(o, "created_by_user_id", jv_str(rv(res, r, C_USER)));
-	json_object_set_new(o, "created_by_user_name", jv_str(rv(res, r, C_USER_NAME)));
-	json_object_set_new(o, "created_by_email", jv_str(rv(res, r, C_USER_EMAIL)));
-	json_object_set_new(o, "created_at", jv_time(rv(res, r, C_CREATED)));
-	json_object_set_new(o, "started_at", jv_time(rv(res, r, C_STARTED)));
-	json_object_set_new(o, "completed_at", jv_time(rv(res, r, C_COMPLETED)));
-	json_object_set_new(o, "failed_at", jv_time(rv(res, r, C_FAILED)));
-	json_object_set_new(o, "cancelled_at", jv_time(rv(res, r, C_CANCELLED)));
-	json_object_set_new(o, "updated_at", jv_time(rv(res, r, C_UPDATED)));
+	json_object_set_new(o, "steps", json_integer(rv_int(res, r, RVC_STEPS)));
+	json_object_set_new(o, "attempts", json_integer(rv_int(res, r, RVC_ATTEMPTS)));
+	json_object_set_new(o, "trace_id", jv_str(rv(res, r, RVC_TRACE)));
+	json_object_set_new(o, "telemetry_span_id", jv_str(rv(res, r, RVC_SPAN)));
+	json_object_set_new(o, "created_by_user_id", jv_str(rv(res, r, RVC_USER)));
+	json_object_set_new(o, "created_by_user_name", jv_str(rv(res, r, RVC_USER_NAME)));
+	json_object_set_new(o, "created_by_email", jv_str(rv(res, r, RVC_USER_EMAIL)));
+	json_object_set_new(o, "created_at", jv_time(rv(res, r, RVC_CREATED)));
+	json_object_set_new(o, "started_at", jv_time(rv(res, r, RVC_STARTED)));
+	json_object_set_new(o, "completed_at", jv_time(rv(res, r, RVC_COMPLETED)));
+	json_object_set_new(o, "failed_at", jv_time(rv(res, r, RVC_FAILED)));
+	json_object_set_new(o, "cancelled_at", jv_time(rv(res, r, RVC_CANCELLED)));
+	json_object_set_new(o, "updated_at", jv_time(rv(res, r, RVC_UPDATED)));
 	return o;
 }
 
@@ -186,69 +143,69 @@ rw_doc(struct jw *w, const struct db_result *res, size_t r, int c)
 int
 runview_run_write(const struct db_result *res, size_t r, long long credits_per_usd, struct jw *w)
 {
-	long long prompt = rv_int(res, r, C_PROMPT), cached = rv_int(res, r, C_CACHED);
-	long long completion = rv_int(res, r, C_COMPLETION), cost = rv_int(res, r, C_COST);
+	long long prompt = rv_int(res, r, RVC_PROMPT), cached = rv_int(res, r, RVC_CACHED);
+	long long completion = rv_int(res, r, RVC_COMPLETION), cost = rv_int(res, r, RVC_COST);
 
 	/* Same keys, same order, same values as runview_run(). */
 	jw_lit(w, "{\"id\":");
-	jw_str(w, rv(res, r, C_ID));
+	jw_str(w, rv(res, r, RVC_ID));
 	jw_lit(w, ",\"run_id\":");
-	jw_str(w, rv(res, r, C_ID));
+	jw_str(w, rv(res, r, RVC_ID));
 	jw_lit(w, ",\"object\":\"run\",\"workspace_id\":");
-	jw_str(w, rv(res, r, C_WS));
+	jw_str(w, rv(res, r, RVC_WS));
 	jw_lit(w, ",\"agent_id\":");
-	jw_str(w, rv(res, r, C_AGENT));
+	jw_str(w, rv(res, r, RVC_AGENT));
 	jw_lit(w, ",\"agent_version\":");
-	jw_int_cell(w, rv(res, r, C_AGENT_VERSION));
+	jw_int_cell(w, rv(res, r, RVC_AGENT_VERSION));
 	jw_lit(w, ",\"agent_version_id\":");
-	jw_str(w, rv(res, r, C_AGENT_VERSION_ID));
+	jw_str(w, rv(res, r, RVC_AGENT_VERSION_ID));
 	jw_lit(w, ",\"session_id\":");
-	jw_str(w, rv(res, r, C_SESSION));
+	jw_str(w, rv(res, r, RVC_SESSION));
 	jw_lit(w, ",\"thread_id\":");
-	jw_str(w, rv(res, r, C_SESSION));
+	jw_str(w, rv(res, r, RVC_SESSION));
 	jw_lit(w, ",\"runnable_id\":");
-	jw_str(w, rv(res, r, C_AGENT));
+	jw_str(w, rv(res, r, RVC_AGENT));
 	jw_lit(w, ",\"runnable_type\":\"agent\",\"parent_run_id\":");
-	jw_str(w, rv(res, r, C_PARENT));
+	jw_str(w, rv(res, r, RVC_PARENT));
 	jw_lit(w, ",\"experiment_id\":");
-	jw_str(w, rv(res, r, C_EXPERIMENT));
+	jw_str(w, rv(res, r, RVC_EXPERIMENT));
 	jw_lit(w, ",\"experiment_candidate_id\":");
-	jw_str(w, rv(res, r, C_CANDIDATE));
+	jw_str(w, rv(res, r, RVC_CANDIDATE));
 	jw_lit(w, ",\"route_id\":");
-	jw_str(w, rv(res, r, C_ROUTE));
+	jw_str(w, rv(res, r, RVC_ROUTE));
 	jw_lit(w, ",\"persona_id\":");
-	jw_str(w, rv(res, r, C_PERSONA));
+	jw_str(w, rv(res, r, RVC_PERSONA));
 	jw_lit(w, ",\"model\":");
-	jw_str(w, rv(res, r, C_MODEL));
+	jw_str(w, rv(res, r, RVC_MODEL));
 	jw_lit(w, ",\"provider\":");
-	jw_str(w, rv(res, r, C_PROVIDER));
+	jw_str(w, rv(res, r, RVC_PROVIDER));
 	jw_lit(w, ",\"status\":");
-	jw_str(w, rv(res, r, C_STATUS));
-	if (rv_int(res, r, C_CANCEL_REQ))
+	jw_str(w, rv(res, r, RVC_STATUS));
+	if (rv_int(res, r, RVC_CANCEL_REQ))
 		jw_lit(w, ",\"cancel_requested\":true,\"error\":");
 	else
 		jw_lit(w, ",\"cancel_requested\":false,\"error\":");
-	if (rv(res, r, C_ERR_CODE) == NULL)
+	if (rv(res, r, RVC_ERR_CODE) == NULL)
 		jw_lit(w, "null");
 	else {
 		jw_lit(w, "{\"code\":");
-		jw_str(w, rv(res, r, C_ERR_CODE));
+		jw_str(w, rv(res, r, RVC_ERR_CODE));
 		jw_lit(w, ",\"message\":");
-		jw_str(w, rv(res, r, C_ERR_MSG) != NULL ? rv(res, r, C_ERR_MSG) : "");
+		jw_str(w, rv(res, r, RVC_ERR_MSG) != NULL ? rv(res, r, RVC_ERR_MSG) : "");
 		jw_lit(w, "}");
 	}
 	jw_lit(w, ",\"input\":");
-	rw_doc(w, res, r, C_INPUT);
+	rw_doc(w, res, r, RVC_INPUT);
 	jw_lit(w, ",\"output\":");
-	rw_doc(w, res, r, C_OUTPUT);
+	rw_doc(w, res, r, RVC_OUTPUT);
 	jw_lit(w, ",\"metadata\":");
-	rw_doc(w, res, r, C_METADATA);
+	rw_doc(w, res, r, RVC_METADATA);
 	jw_lit(w, ",\"usage\":{\"prompt_tokens\":");
 	jw_int(w, prompt);
 	jw_lit(w, ",\"cached_tokens\":");
 	jw_int(w, cached);
 	jw_lit(w, ",\"cache_write_tokens\":");
-	jw_int(w, rv_int(res, r, C_CACHE_WRITE));
+	jw_int(w, rv_int(res, r, RVC_CACHE_WRITE));
 	jw_lit(w, ",\"completion_tokens\":");
 	jw_int(w, completion);
 	jw_lit(w, ",\"total_tokens\":");
@@ -262,31 +219,31 @@ runview_run_write(const struct db_result *res, size_t r, long long credits_per_u
 	jw_lit(w, ",\"duration_ms\":");
 	jw_int(w, rv_duration(res, r));
 	jw_lit(w, ",\"steps\":");
-	jw_int(w, rv_int(res, r, C_STEPS));
+	jw_int(w, rv_int(res, r, RVC_STEPS));
 	jw_lit(w, ",\"attempts\":");
-	jw_int(w, rv_int(res, r, C_ATTEMPTS));
+	jw_int(w, rv_int(res, r, RVC_ATTEMPTS));
 	jw_lit(w, ",\"trace_id\":");
-	jw_str(w, rv(res, r, C_TRACE));
+	jw_str(w, rv(res, r, RVC_TRACE));
 	jw_lit(w, ",\"telemetry_span_id\":");
-	jw_str(w, rv(res, r, C_SPAN));
+	jw_str(w, rv(res, r, RVC_SPAN));
 	jw_lit(w, ",\"created_by_user_id\":");
-	jw_str(w, rv(res, r, C_USER));
+	jw_str(w, rv(res, r, RVC_USER));
 	jw_lit(w, ",\"created_by_user_name\":");
-	jw_str(w, rv(res, r, C_USER_NAME));
+	jw_str(w, rv(res, r, RVC_USER_NAME));
 	jw_lit(w, ",\"created_by_email\":");
-	jw_str(w, rv(res, r, C_USER_EMAIL));
+	jw_str(w, rv(res, r, RVC_USER_EMAIL));
 	jw_lit(w, ",\"created_at\":");
-	jw_time(w, rv(res, r, C_CREATED));
+	jw_time(w, rv(res, r, RVC_CREATED));
 	jw_lit(w, ",\"started_at\":");
-	jw_time(w, rv(res, r, C_STARTED));
+	jw_time(w, rv(res, r, RVC_STARTED));
 	jw_lit(w, ",\"completed_at\":");
-	jw_time(w, rv(res, r, C_COMPLETED));
+	jw_time(w, rv(res, r, RVC_COMPLETED));
 	jw_lit(w, ",\"failed_at\":");
-	jw_time(w, rv(res, r, C_FAILED));
+	jw_time(w, rv(res, r, RVC_FAILED));
 	jw_lit(w, ",\"cancelled_at\":");
-	jw_time(w, rv(res, r, C_CANCELLED));
+	jw_time(w, rv(res, r, RVC_CANCELLED));
 	jw_lit(w, ",\"updated_at\":");
-	jw_time(w, rv(res, r, C_UPDATED));
+	jw_time(w, rv(res, r, RVC_UPDATED));
 	jw_lit(w, "}");
 	return w->failed ? -1 : 0;
 }
@@ -343,32 +300,32 @@ runview_send_runs(struct request_ctx *ctx, const struct db_result *res)
 json_t *
 runview_execution(const struct db_result *res, size_t r)
 {
-	long long prompt = rv_int(res, r, C_PROMPT), completion = rv_int(res, r, C_COMPLETION);
-	const char *err = rv(res, r, C_ERR_MSG);
+	long long prompt = rv_int(res, r, RVC_PROMPT), completion = rv_int(res, r, RVC_COMPLETION);
+	const char *err = rv(res, r, RVC_ERR_MSG);
 	json_t *o = json_object();
 
-	json_object_set_new(o, "id", jv_str(rv(res, r, C_ID)));
-	json_object_set_new(o, "agent_id", jv_str(rv(res, r, C_AGENT)));
-	json_object_set_new(o, "agent_version_id", jv_str(rv(res, r, C_AGENT_VERSION_ID)));
-	json_object_set_new(o, "workspace_id", jv_str(rv(res, r, C_WS)));
-	json_object_set_new(o, "user_id", jv_str(rv(res, r, C_USER)));
-	json_object_set_new(o, "session_id", jv_str(rv(res, r, C_SESSION)));
-	json_object_set_new(o, "status", jv_str(rv(res, r, C_STATUS)));
-	json_object_set_new(o, "input", rv_doc(res, r, C_INPUT));
-	json_object_set_new(o, "output", rv_doc(res, r, C_OUTPUT));
+	json_object_set_new(o, "id", jv_str(rv(res, r, RVC_ID)));
+	json_object_set_new(o, "agent_id", jv_str(rv(res, r, RVC_AGENT)));
+	json_object_set_new(o, "agent_version_id", jv_str(rv(res, r, RVC_AGENT_VERSION_ID)));
+	json_object_set_new(o, "workspace_id", jv_str(rv(res, r, RVC_WS)));
+	json_object_set_new(o, "user_id", jv_str(rv(res, r, RVC_USER)));
+	json_object_set_new(o, "session_id", jv_str(rv(res, r, RVC_SESSION)));
+	json_object_set_new(o, "status", jv_str(rv(res, r, RVC_STATUS)));
+	json_object_set_new(o, "input", rv_doc(res, r, RVC_INPUT));
+	json_object_set_new(o, "output", rv_doc(res, r, RVC_OUTPUT));
 	json_object_set_new(o, "error",
-	    rv(res, r, C_ERR_CODE) == NULL
+	    rv(res, r, RVC_ERR_CODE) == NULL
 		? json_null()
-		: json_string(err != NULL && err[0] ? err : rv(res, r, C_ERR_CODE)));
-	json_object_set_new(o, "metadata", rv_doc(res, r, C_METADATA));
+		: json_string(err != NULL && err[0] ? err : rv(res, r, RVC_ERR_CODE)));
+	json_object_set_new(o, "metadata", rv_doc(res, r, RVC_METADATA));
 	json_object_set_new(o, "token_usage",
 	    json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
 		(json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion)));
-	json_object_set_new(o, "cost", rv_usd(rv_int(res, r, C_COST)));
+	json_object_set_new(o, "cost", rv_usd(rv_int(res, r, RVC_COST)));
 	json_object_set_new(o, "duration_ms", json_integer(rv_duration(res, r)));
-	json_object_set_new(o, "trace_id", jv_str(rv(res, r, C_TRACE)));
-	json_object_set_new(o, "started_at", jv_time(rv(res, r, C_STARTED)));
-	json_object_set_new(o, "completed_at", jv_time(rv(res, r, C_ENDED)));
-	json_object_set_new(o, "created_at", jv_time(rv(res, r, C_CREATED)));
+	json_object_set_new(o, "trace_id", jv_str(rv(res, r, RVC_TRACE)));
+	json_object_set_new(o, "started_at", jv_time(rv(res, r, RVC_STARTED)));
+	json_object_set_new(o, "completed_at", jv_time(rv(res, r, RVC_ENDED)));
+	json_object_set_new(o, "created_at", jv_time(rv(res, r, RVC_CREATED)));
 	return o;
 }

@@ -30,12 +30,49 @@ struct request_ctx;
 	" TIMESTAMPDIFF(MICROSECOND, r.started_at, COALESCE(r.ended_at, NOW(3))) DIV 1000"
 #define RUNVIEW_FROM " FROM runs r LEFT JOIN users u ON u.id = r.created_by_user_id"
 
-/* Cell positions other code needs. */
+/* Column positions in a row selected with RUNVIEW_COLUMNS. */
 enum runview_col {
-	RV_ID = 0,
-	RV_SESSION_ID = 5,
-	RV_STATUS = 12,
-	RV_CANCEL_REQUESTED = 13,
+	RVC_ID,
+	RVC_WS,
+	RVC_AGENT,
+	RVC_AGENT_VERSION,
+	RVC_AGENT_VERSION_ID,
+	RVC_SESSION,
+	RVC_PARENT,
+	RVC_EXPERIMENT,
+	RVC_CANDIDATE,
+	RVC_ROUTE,
+	RVC_PERSONA,
+	RVC_MODEL,
+	RVC_STATUS,
+	RVC_CANCEL_REQ,
+	RVC_ERR_CODE,
+	RVC_ERR_MSG,
+	RVC_INPUT,
+	RVC_OUTPUT,
+	RVC_METADATA,
+	RVC_PROMPT,
+	RVC_CACHED,
+	RVC_CACHE_WRITE,
+	RVC_COMPLETION,
+	RVC_COST,
+	RVC_STEPS,
+	RVC_ATTEMPTS,
+	RVC_TRACE,
+	RVC_SPAN,
+	RVC_USER,
+	RVC_USER_NAME,
+	RVC_USER_EMAIL,
+	RVC_CREATED,
+	RVC_STARTED,
+	RVC_COMPLETED,
+	RVC_FAILED,
+	RVC_CANCELLED,
+	RVC_UPDATED,
+	RVC_PROVIDER,
+	RVC_ENDED,
+	RVC_DURATION,
+	RVC__MAX
 };
 
 /* The Run object of row r (new reference). credits_per_usd from the config. */

@@ -23,51 +23,7 @@
 #include "core/db.h"
 #include "core/jsonw.h"
 
-#define NCOLS 40
-
-/* Column positions, as RUNVIEW_COLUMNS lists them. */
-enum {
-	C_ID,
-	C_WS,
-	C_AGENT,
-	C_AGENT_VERSION,
-	C_AGENT_VERSION_ID,
-	C_SESSION,
-	C_PARENT,
-	C_EXPERIMENT,
-	C_CANDIDATE,
-	C_ROUTE,
-	C_PERSONA,
-	C_MODEL,
-	C_STATUS,
-	C_CANCEL_REQ,
-	C_ERR_CODE,
-	C_ERR_MSG,
-	C_INPUT,
-	C_OUTPUT,
-	C_METADATA,
-	C_PROMPT,
-	C_CACHED,
-	C_CACHE_WRITE,
-	C_COMPLETION,
-	C_COST,
-	C_STEPS,
-	C_ATTEMPTS,
-	C_TRACE,
-	C_SPAN,
-	C_USER,
-	C_USER_NAME,
-	C_USER_EMAIL,
-	C_CREATED,
-	C_STARTED,
-	C_COMPLETED,
-	C_FAILED,
-	C_CANCELLED,
-	C_UPDATED,
-	C_PROVIDER,
-	C_ENDED,
-	C_DURATION,
-};
+#define NCOLS RVC__MAX
 
 /* --- helpers ---------------------------------------------------------- */
 
@@ -469,32 +425,32 @@ static void
 base_row(struct row *row, const char *status)
 {
 	memset(row, 0, sizeof(*row));
-	row->cell[C_ID] = "01a20848-db21-74de-bfc1-fbfb14793d01";
-	row->cell[C_WS] = "01a20848-db21-74de-bfc1-fbfb14793d02";
-	row->cell[C_AGENT] = "01a20848-db21-74de-bfc1-fbfb14793d03";
-	row->cell[C_AGENT_VERSION] = "3";
-	row->cell[C_AGENT_VERSION_ID] = "01a20848-db21-74de-bfc1-fbfb14793d04";
-	row->cell[C_SESSION] = "01a20848-db21-74de-bfc1-fbfb14793d05";
-	row->cell[C_MODEL] = "echo";
-	row->cell[C_PROVIDER] = "scripted";
-	row->cell[C_STATUS] = status;
-	row->cell[C_CANCEL_REQ] = "0";
-	row->cell[C_INPUT] = "{\"message\":\"hello\"}";
-	row->cell[C_METADATA] = "{}";
-	row->cell[C_PROMPT] = "6";
-	row->cell[C_CACHED] = "0";
-	row->cell[C_CACHE_WRITE] = "0";
-	row->cell[C_COMPLETION] = "3";
-	row->cell[C_COST] = "0";
-	row->cell[C_STEPS] = "1";
-	row->cell[C_ATTEMPTS] = "1";
-	row->cell[C_TRACE] = "4bf92f3577b34da6a3ce929d0e0e4736";
-	row->cell[C_USER] = "01a20848-db21-74de-bfc1-fbfb14793d06";
-	row->cell[C_USER_NAME] = "Ada";
-	row->cell[C_USER_EMAIL] = "ada@example.com";
-	row->cell[C_CREATED] = "2026-11-23 10:00:00.123";
-	row->cell[C_UPDATED] = "2026-11-23 10:00:01.500";
-	row->cell[C_DURATION] = "1234";
+	row->cell[RVC_ID] = "01a20848-db21-74de-bfc1-fbfb14793d01";
+	row->cell[RVC_WS] = "01a20848-db21-74de-bfc1-fbfb14793d02";
+	row->cell[RVC_AGENT] = "01a20848-db21-74de-bfc1-fbfb14793d03";
+	row->cell[RVC_AGENT_VERSION] = "3";
+	row->cell[RVC_AGENT_VERSION_ID] = "01a20848-db21-74de-bfc1-fbfb14793d04";
+	row->cell[RVC_SESSION] = "01a20848-db21-74de-bfc1-fbfb14793d05";
+	row->cell[RVC_MODEL] = "echo";
+	row->cell[RVC_PROVIDER] = "scripted";
+	row->cell[RVC_STATUS] = status;
+	row->cell[RVC_CANCEL_REQ] = "0";
+	row->cell[RVC_INPUT] = "{\"message\":\"hello\"}";
+	row->cell[RVC_METADATA] = "{}";
+	row->cell[RVC_PROMPT] = "6";
+	row->cell[RVC_CACHED] = "0";
+	row->cell[RVC_CACHE_WRITE] = "0";
+	row->cell[RVC_COMPLETION] = "3";
+	row->cell[RVC_COST] = "0";
+	row->cell[RVC_STEPS] = "1";
+	row->cell[RVC_ATTEMPTS] = "1";
+	row->cell[RVC_TRACE] = "4bf92f3577b34da6a3ce929d0e0e4736";
+	row->cell[RVC_USER] = "01a20848-db21-74de-bfc1-fbfb14793d06";
+	row->cell[RVC_USER_NAME] = "Ada";
+	row->cell[RVC_USER_EMAIL] = "ada@example.com";
+	row->cell[RVC_CREATED] = "2026-11-23 10:00:00.123";
+	row->cell[RVC_UPDATED] = "2026-11-23 10:00:01.500";
+	row->cell[RVC_DURATION] = "1234";
 }
 
 struct capture {
@@ -548,7 +504,7 @@ check_run(const struct row *row, int fast_expected)
 	    http_send_json(&req, 200, runview_run(res, 0, cfg.billing_credits_per_usd)), 0);
 	if (fast.len != slow.len || memcmp(fast.buf, slow.buf, fast.len) != 0)
 		fail_msg("status %s:\nfast %.*s\njansson %.*s",
-		    row->cell[C_STATUS] ? row->cell[C_STATUS] : "NULL", (int)fast.len, fast.buf,
+		    row->cell[RVC_STATUS] ? row->cell[RVC_STATUS] : "NULL", (int)fast.len, fast.buf,
 		    (int)slow.len, slow.buf);
 	/* The writer itself (a small start buffer: growth on the way). */
 	jw_init(&w, initial, sizeof(initial), 1 << 20);
@@ -572,36 +528,36 @@ test_run_every_status(void **state)
 
 		base_row(&row, s);
 		if (strcmp(s, "pending") != 0) {
-			row.cell[C_STARTED] = "2026-11-23 10:00:00.200";
-			row.cell[C_PERSONA] = "01a20848-db21-74de-bfc1-fbfb14793d07";
+			row.cell[RVC_STARTED] = "2026-11-23 10:00:00.200";
+			row.cell[RVC_PERSONA] = "01a20848-db21-74de-bfc1-fbfb14793d07";
 		}
 		if (runview_terminal(s)) {
-			row.cell[C_ENDED] = "2026-11-23 10:00:01.434";
-			row.cell[C_OUTPUT] = "{\"response\":\"hello there\"}";
+			row.cell[RVC_ENDED] = "2026-11-23 10:00:01.434";
+			row.cell[RVC_OUTPUT] = "{\"response\":\"hello there\"}";
 		}
 		if (strcmp(s, "completed") == 0)
-			row.cell[C_COMPLETED] = row.cell[C_ENDED];
+			row.cell[RVC_COMPLETED] = row.cell[RVC_ENDED];
 		if (strcmp(s, "failed") == 0 || strcmp(s, "timeout") == 0) {
-			row.cell[C_FAILED] = row.cell[C_ENDED];
-			row.cell[C_ERR_CODE] =
+			row.cell[RVC_FAILED] = row.cell[RVC_ENDED];
+			row.cell[RVC_ERR_CODE] =
 			    strcmp(s, "failed") == 0 ? "PROVIDER_ERROR" : "TIMEOUT";
-			row.cell[C_ERR_MSG] =
+			row.cell[RVC_ERR_MSG] =
 			    strcmp(s, "failed") == 0 ? "upstream said \"no\"\n" : NULL;
 		}
 		if (strcmp(s, "cancelled") == 0) {
-			row.cell[C_CANCELLED] = row.cell[C_ENDED];
-			row.cell[C_CANCEL_REQ] = "1";
+			row.cell[RVC_CANCELLED] = row.cell[RVC_ENDED];
+			row.cell[RVC_CANCEL_REQ] = "1";
 		}
 		if (strcmp(s, "rejected") == 0) {
-			row.cell[C_ERR_CODE] = "REJECTED";
-			row.cell[C_ERR_MSG] = "";
+			row.cell[RVC_ERR_CODE] = "REJECTED";
+			row.cell[RVC_ERR_MSG] = "";
 		}
 		if (strcmp(s, "waiting_for_input") == 0)
-			row.cell[C_PARENT] = "01a20848-db21-74de-bfc1-fbfb14793d08";
+			row.cell[RVC_PARENT] = "01a20848-db21-74de-bfc1-fbfb14793d08";
 		if (strcmp(s, "approved") == 0) {
-			row.cell[C_EXPERIMENT] = "01a20848-db21-74de-bfc1-fbfb14793d09";
-			row.cell[C_CANDIDATE] = "01a20848-db21-74de-bfc1-fbfb14793d0a";
-			row.cell[C_ROUTE] = "01a20848-db21-74de-bfc1-fbfb14793d0b";
+			row.cell[RVC_EXPERIMENT] = "01a20848-db21-74de-bfc1-fbfb14793d09";
+			row.cell[RVC_CANDIDATE] = "01a20848-db21-74de-bfc1-fbfb14793d0a";
+			row.cell[RVC_ROUTE] = "01a20848-db21-74de-bfc1-fbfb14793d0b";
 		}
 		check_run(&row, 1);
 	}
@@ -619,7 +575,7 @@ test_run_nulls(void **state)
 	/* Each column NULL on its own. */
 	for (int c = 0; c < NCOLS; c++) {
 		base_row(&row, "running");
-		row.cell[C_STARTED] = "2026-11-23 10:00:00";
+		row.cell[RVC_STARTED] = "2026-11-23 10:00:00";
 		row.cell[c] = NULL;
 		check_run(&row, 1);
 	}
@@ -638,38 +594,39 @@ test_run_unicode_escapes_money_times(void **state)
 
 	(void)state;
 	base_row(&row, "completed");
-	row.cell[C_USER_NAME] =
+	row.cell[RVC_USER_NAME] =
 	    "Zoë \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \"quoted\" back\\slash";
-	row.cell[C_USER_EMAIL] = "tab\there\x01\x1f\x7f/slash";
-	row.cell[C_MODEL] = "gpt-4o\n";
-	row.cell[C_ERR_CODE] = "X";
-	row.cell[C_ERR_MSG] = "line1\r\nline2 \xc3\xa9\b\f";
-	row.cell[C_INPUT] = "{\"message\":\"h\xc3\xa9llo \\\"w\\\" \\u001F\\n\",\"n\":[1,2.5,-3]}";
-	row.cell[C_OUTPUT] = "{ \"response\" : \"spaced\\/\" , \"x\": 1E2}";
-	row.cell[C_METADATA] = "{\"a\":1,\"a\":2}";
+	row.cell[RVC_USER_EMAIL] = "tab\there\x01\x1f\x7f/slash";
+	row.cell[RVC_MODEL] = "gpt-4o\n";
+	row.cell[RVC_ERR_CODE] = "X";
+	row.cell[RVC_ERR_MSG] = "line1\r\nline2 \xc3\xa9\b\f";
+	row.cell[RVC_INPUT] =
+	    "{\"message\":\"h\xc3\xa9llo \\\"w\\\" \\u001F\\n\",\"n\":[1,2.5,-3]}";
+	row.cell[RVC_OUTPUT] = "{ \"response\" : \"spaced\\/\" , \"x\": 1E2}";
+	row.cell[RVC_METADATA] = "{\"a\":1,\"a\":2}";
 	check_run(&row, 1);
 	/* Unparsable stored documents are null, as jv_doc() has them. */
-	row.cell[C_INPUT] = "{not json";
-	row.cell[C_OUTPUT] = "";
+	row.cell[RVC_INPUT] = "{not json";
+	row.cell[RVC_OUTPUT] = "";
 	check_run(&row, 1);
 
 	for (size_t i = 0; i < sizeof(costs) / sizeof(costs[0]); i++) {
 		base_row(&row, "completed");
-		row.cell[C_COST] = costs[i];
-		row.cell[C_PROMPT] = i % 2 ? "1000" : "0";
-		row.cell[C_CACHED] = i % 3 ? "333" : "0";
-		row.cell[C_CACHE_WRITE] = "7";
+		row.cell[RVC_COST] = costs[i];
+		row.cell[RVC_PROMPT] = i % 2 ? "1000" : "0";
+		row.cell[RVC_CACHED] = i % 3 ? "333" : "0";
+		row.cell[RVC_CACHE_WRITE] = "7";
 		check_run(&row, 1);
 	}
 	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
 		base_row(&row, "completed");
-		row.cell[C_CREATED] = times[i];
-		row.cell[C_COMPLETED] = times[i];
+		row.cell[RVC_CREATED] = times[i];
+		row.cell[RVC_COMPLETED] = times[i];
 		check_run(&row, 1);
 	}
 	base_row(&row, "running");
-	row.cell[C_AGENT_VERSION] = "not a number";
-	row.cell[C_PROMPT] = "9000000000000000000";
+	row.cell[RVC_AGENT_VERSION] = "not a number";
+	row.cell[RVC_PROMPT] = "9000000000000000000";
 	check_run(&row, 1);
 }
 
@@ -681,11 +638,11 @@ test_run_invalid_utf8_falls_back(void **state)
 	(void)state;
 	/* jansson drops such a field; the fallback keeps doing exactly that. */
 	base_row(&row, "failed");
-	row.cell[C_USER_NAME] = "bad \xff byte";
+	row.cell[RVC_USER_NAME] = "bad \xff byte";
 	check_run(&row, 0);
 	base_row(&row, "failed");
-	row.cell[C_ERR_CODE] = "E";
-	row.cell[C_ERR_MSG] = "cut \xe6\x97";
+	row.cell[RVC_ERR_CODE] = "E";
+	row.cell[RVC_ERR_MSG] = "cut \xe6\x97";
 	check_run(&row, 0);
 }
 
@@ -720,16 +677,16 @@ test_run_lists(void **state)
 	base_row(&rows[0], "pending");
 	check_list(rows, 1);
 	base_row(&rows[1], "completed");
-	rows[1].cell[C_OUTPUT] = "{\"response\":\"caf\xc3\xa9\"}";
+	rows[1].cell[RVC_OUTPUT] = "{\"response\":\"caf\xc3\xa9\"}";
 	base_row(&rows[2], "failed");
-	rows[2].cell[C_ERR_CODE] = "E";
-	rows[2].cell[C_ERR_MSG] = "tab\t";
+	rows[2].cell[RVC_ERR_CODE] = "E";
+	rows[2].cell[RVC_ERR_MSG] = "tab\t";
 	base_row(&rows[3], "running");
-	rows[3].cell[C_INPUT] = "{ \"spaced\" : true }";
+	rows[3].cell[RVC_INPUT] = "{ \"spaced\" : true }";
 	check_list(rows, 4);
 	/* One bad row sends the whole list down jansson's path: still identical. */
 	base_row(&rows[4], "running");
-	rows[4].cell[C_USER_NAME] = "bad \xff";
+	rows[4].cell[RVC_USER_NAME] = "bad \xff";
 	check_list(rows, 5);
 }
 
