@@ -126,6 +126,16 @@ claim_ws_count(struct claim_batch *cb)
 	return 0;
 }
 
+/* Taken already in this claim (a second pass sees its own locked rows again). */
+static int
+claim_taken(const struct claim_batch *cb, const char *id)
+{
+	for (int i = 0; i < cb->n; i++)
+		if (strcmp(cb->ids[i], id) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 claim_txn(struct db *db, void *arg)
 {
@@ -140,34 +150,47 @@ claim_txn(struct db *db, void *arg)
 	cb->n = 0;
 	if (claim_ws_count(cb) == -1)
 		return -1;
-	/*
-	 * Look further than we take, so a workspace at its concurrency limit
-	 * does not hide the others' runs behind it; rows passed over are only
-	 * locked until this short transaction ends.
-	 */
-	p[0] = DBP_INT(cb->want * CLAIM_LOOKAHEAD);
-	if (db_query(db, claim_sql_pick, p, 1, &res) == -1)
-		return -1;
 	id_new(cb->token);
 	dbrows_init(&take, &claim_t_take);
-	for (size_t i = 0; i < res->nrows && cb->n < cb->want; i++) {
-		const char *ws = db_cell(res, i, 1);
-		struct claim_wsload *load = claim_ws_slot(cb, ws);
-		struct db_param id;
+	/*
+	 * Lock only what we take; look further (a second, wider pass) only when
+	 * a workspace at its concurrency limit hid the others' runs behind its
+	 * own. Rows passed over stay locked until this short transaction ends.
+	 */
+	for (int pass = 0; pass < 2 && cb->n < cb->want; pass++) {
+		int skipped = 0;
 
-		if (load == NULL)
-			break;
-		if (load->n >= ex->cfg->executor_workspace_concurrency)
-			continue;
-		load->n++;
-		snprintf(cb->ids[cb->n], ID_BUFSZ, "%s", db_cell(res, i, 0));
-		snprintf(cb->ws[cb->n], ID_BUFSZ, "%s", ws);
-		id = dbp_str(cb->ids[cb->n]);
-		if (dbrows_add(&take, &id) == -1)
-			break;
-		cb->n++;
+		p[0] = DBP_INT(pass == 0 ? cb->want : cb->want * CLAIM_LOOKAHEAD);
+		if (db_query(db, claim_sql_pick, p, 1, &res) == -1) {
+			dbrows_free(&take);
+			return -1;
+		}
+		for (size_t i = 0; i < res->nrows && cb->n < cb->want; i++) {
+			const char *id = db_cell(res, i, 0), *ws = db_cell(res, i, 1);
+			struct claim_wsload *load = claim_ws_slot(cb, ws);
+			struct db_param idp;
+
+			if (load == NULL)
+				break;
+			if (pass > 0 && claim_taken(cb, id))
+				continue;
+			if (load->n >= ex->cfg->executor_workspace_concurrency) {
+				skipped = 1;
+				continue;
+			}
+			load->n++;
+			snprintf(cb->ids[cb->n], ID_BUFSZ, "%s", id);
+			snprintf(cb->ws[cb->n], ID_BUFSZ, "%s", ws);
+			idp = dbp_str(cb->ids[cb->n]);
+			if (dbrows_add(&take, &idp) == -1)
+				break;
+			cb->n++;
+		}
+		/* Fewer rows than asked for: there is nothing further to see. */
+		if (!skipped || res->nrows < (size_t)p[0].i)
+			pass = 2;
+		db_result_free(res);
 	}
-	db_result_free(res);
 	p[0] = dbp_str(ex->owner);
 	p[1] = dbp_str(cb->token);
 	p[2] = DBP_INT(lease);

@@ -21,7 +21,8 @@ struct executor {
 	struct xrun *runs;
 	int nruns;
 	uint64_t last_claim_ms, last_heartbeat_ms, last_cancel_ms, last_flush_ms;
-	int want_claim;
+	int want_claim; /* claim at the next turn (doorbell, or the last claim took runs) */
+	int want_cancels; /* look for cancel requests at the next turn (doorbell) */
 	unsigned char master_key[SECRETBOX_KEY_LEN];
 	int have_master_key;
 	/* counters for the log */

@@ -93,7 +93,7 @@ executor_loop(struct executor *ex)
 	const struct config *cfg = ex->cfg;
 	uint64_t heartbeat_every = (uint64_t)cfg->executor_lease_s * 1000 / 3;
 
-	ex->want_claim = 1;
+	ex->want_claim = ex->want_cancels = 1;
 	while (!executor_got_term) {
 		uint64_t now;
 		int wait = EXECUTOR_FLUSH_MS;
@@ -101,8 +101,9 @@ executor_loop(struct executor *ex)
 		/* A commit in flight wakes the loop itself when it is done. */
 		if (!writer_busy(ex) && executor_any_commit_pending(ex))
 			wait = 0;
+		/* The doorbell: new runs to claim, or a cancel request to look for. */
 		if (loop_run_once(ex->loop, wait))
-			ex->want_claim = 1;
+			ex->want_claim = ex->want_cancels = 1;
 		writer_reap(ex);
 		now = loop_now_ms();
 		/* Steps wait for their commit: flush at once when one does. */
@@ -115,8 +116,9 @@ executor_loop(struct executor *ex)
 			ex->last_heartbeat_ms = now;
 			claim_heartbeat(ex);
 		}
-		if (now - ex->last_cancel_ms >= EXECUTOR_CANCEL_CHECK_MS || ex->want_claim) {
+		if (now - ex->last_cancel_ms >= EXECUTOR_CANCEL_CHECK_MS || ex->want_cancels) {
 			ex->last_cancel_ms = now;
+			ex->want_cancels = 0;
 			claim_check_cancels(ex);
 		}
 		if (ex->want_claim || now - ex->last_claim_ms >= (uint64_t)cfg->executor_poll_ms) {

@@ -177,3 +177,24 @@ def test_workspace_concurrency_limit(stack, ws_b, executor_paused):
             time.sleep(0.05)
         wait_all(api, ids, "completed", timeout=60)
     assert 1 <= peak <= 2, peak
+
+
+def test_workspace_at_its_limit_does_not_hide_other_workspaces(stack, ws_a, ws_b,
+                                                               executor_paused):
+    """A claim takes a quarter of the capacity (here 16) and looks past a
+    workspace at its concurrency limit: ws_a's 30 older runs, of which only 2
+    may run at once, must not keep ws_b's newer run waiting behind them."""
+    api_a, api_b = ws_a.api(), ws_b.api()
+    slow = script_agent(api_a, [{"content": "a b c d e f g h"}], chunk_ms=100)
+    quick = script_agent(api_b, [{"content": "done"}])
+    env = {"AGENTRUN_EXECUTOR_WORKSPACE_CONCURRENCY": "2", "AGENTRUN_EXECUTOR_CAPACITY": "16"}
+    flood = [start(api_a, slow) for _ in range(30)]
+    other = start(api_b, quick)
+    try:
+        with ExtraExecutor(stack, "fair", env=env):
+            wait_all(api_b, [other], "completed", timeout=20)
+            done_a = sum(r["status"] in TERMINAL for r in statuses(api_a, flood).values())
+            assert done_a < 8, "ws_b's run waited for ws_a's flood (%d done first)" % done_a
+    finally:
+        for run_id in flood:
+            api_a.post("/api/v1/runs/%s/cancel" % run_id)
