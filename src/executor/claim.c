@@ -208,6 +208,48 @@ claim_doc(const struct db_result *res, size_t row, size_t col)
 	return s != NULL ? jv_doc(s, res->len[row * res->ncols + col]) : json_null();
 }
 
+/*
+ * The version's documents (model, tools, limits, retry, approval: load
+ * columns 19-24), parsed once for a run of claims of the same version: a
+ * batch of runs of one agent would otherwise parse the same JSON hundreds
+ * of times (a tenth of the executor's instructions). The text is compared
+ * in full, so a different version, or an edited draft, is parsed anew. The
+ * documents are shared by the runs (new references) and never modified.
+ */
+#define CLAIM_MEMO_FIRST 19
+#define CLAIM_MEMO_COLS 6
+static struct {
+	char *text;
+	size_t len;
+	json_t *doc;
+} claim_memo[CLAIM_MEMO_COLS];
+
+static json_t *
+claim_version_doc(const struct db_result *res, size_t row, size_t col)
+{
+	const char *s = db_cell(res, row, col);
+	size_t len = res->len[row * res->ncols + col], k = col - CLAIM_MEMO_FIRST;
+	char *copy;
+	json_t *doc;
+
+	if (s == NULL || k >= CLAIM_MEMO_COLS)
+		return claim_doc(res, row, col);
+	if (claim_memo[k].doc != NULL && claim_memo[k].len == len &&
+	    memcmp(claim_memo[k].text, s, len) == 0)
+		return json_incref(claim_memo[k].doc);
+	doc = jv_doc(s, len);
+	if ((copy = malloc(len + 1)) == NULL)
+		return doc;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	free(claim_memo[k].text);
+	json_decref(claim_memo[k].doc);
+	claim_memo[k].text = copy;
+	claim_memo[k].len = len;
+	claim_memo[k].doc = json_incref(doc);
+	return doc;
+}
+
 static long long
 claim_jint(const json_t *obj, const char *key, long long dflt)
 {
@@ -439,7 +481,7 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 	snprintf(r->provider, sizeof(r->provider), "%s", db_cell(res, row, 16));
 	snprintf(r->model, sizeof(r->model), "%s", db_cell(res, row, 17));
 
-	model = claim_doc(res, row, 19);
+	model = claim_version_doc(res, row, 19);
 	/* The run's route (it overrode the model at creation), else the version's. */
 	if (db_cell(res, row, 15) != NULL)
 		snprintf(route_id, sizeof(route_id), "%s", db_cell(res, row, 15));
@@ -453,12 +495,12 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 	}
 	json_decref(model);
 	r->system_prompt = strdup(db_cell(res, row, 20) != NULL ? db_cell(res, row, 20) : "");
-	r->tools = claim_doc(res, row, 21);
+	r->tools = claim_version_doc(res, row, 21);
 	if (!json_is_array(r->tools)) {
 		json_decref(r->tools);
 		r->tools = json_array();
 	}
-	limits = claim_doc(res, row, 22);
+	limits = claim_version_doc(res, row, 22);
 	r->limits.max_steps = claim_jint(limits, "max_steps", 20);
 	r->limits.max_tokens = claim_jint(limits, "max_tokens", 200000);
 	r->limits.timeout_s = claim_jint(limits, "timeout_s", 600);
@@ -470,7 +512,7 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 		    : 5000000000LL;
 	}
 	json_decref(limits);
-	retry = claim_doc(res, row, 23);
+	retry = claim_version_doc(res, row, 23);
 	r->retry.max_attempts = claim_jint(retry, "max_attempts", 3);
 	r->retry.initial_backoff_ms = claim_jint(retry, "initial_backoff_ms", 500);
 	r->retry.max_backoff_ms = claim_jint(retry, "max_backoff_ms", 30000);
@@ -478,7 +520,7 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 	    ? json_number_value(json_object_get(retry, "multiplier"))
 	    : 2.0;
 	json_decref(retry);
-	approval = claim_doc(res, row, 24);
+	approval = claim_version_doc(res, row, 24);
 	r->approval_required = json_is_true(json_object_get(approval, "required"));
 	r->approval_tools = json_incref(json_object_get(approval, "before_tools"));
 	if (!json_is_array(r->approval_tools)) {
