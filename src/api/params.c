@@ -1,11 +1,29 @@
 #include "params.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+
+/* Refuses field name with status and code, {"field": name} as details. -1. */
+static int params_refuse(struct request_ctx *ctx, int status, enum err_code code, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int
+params_refuse(
+    struct request_ctx *ctx, int status, enum err_code code, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)http_send_verror(
+	    ctx->req, status, code, NULL, json_pack("{s:s}", "field", name), fmt, ap);
+	va_end(ap);
+	return -1;
+}
 
 int
 params_list(struct request_ctx *ctx, struct list_params *lp)
@@ -54,23 +72,17 @@ params_string(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 	if (v == NULL || (json_is_null(v) && (flags & FIELD_NULLABLE))) {
 		if (!(flags & FIELD_REQUIRED))
 			return 0;
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: is required", name),
-		       -1;
+		return params_refuse(ctx, 400, ERR_INVALID_INPUT, name, "%s: is required", name);
 	}
 	if (!json_is_string(v))
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: must be a string", name),
-		       -1;
+		return params_refuse(
+		    ctx, 400, ERR_INVALID_INPUT, name, "%s: must be a string", name);
 	if (json_string_length(v) > maxlen)
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: must be at most %zu bytes", name,
-			   maxlen),
-		       -1;
+		return params_refuse(ctx, 400, ERR_INVALID_INPUT, name,
+		    "%s: must be at most %zu bytes", name, maxlen);
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: must not contain NUL", name),
-		       -1;
+		return params_refuse(
+		    ctx, 400, ERR_INVALID_INPUT, name, "%s: must not contain NUL", name);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -86,9 +98,8 @@ params_enum(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 	for (size_t i = 0; choices[i] != NULL; i++)
 		if (strcmp(*out, choices[i]) == 0)
 			return 0;
-	return http_send_error(ctx->req, 400, ERR_INVALID_INPUT, json_pack("{s:s}", "field", name),
-		   "%s: \"%s\" is not an allowed value", name, *out),
-	       -1;
+	return params_refuse(
+	    ctx, 400, ERR_INVALID_INPUT, name, "%s: \"%s\" is not an allowed value", name, *out);
 }
 
 int
@@ -101,20 +112,15 @@ params_object(struct request_ctx *ctx, json_t *obj, const char *name, int flags,
 	if (v == NULL || (json_is_null(v) && (flags & FIELD_NULLABLE))) {
 		if (!(flags & FIELD_REQUIRED))
 			return 0;
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: is required", name),
-		       -1;
+		return params_refuse(ctx, 400, ERR_INVALID_INPUT, name, "%s: is required", name);
 	}
 	if (!json_is_object(v))
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: must be an object", name),
-		       -1;
+		return params_refuse(
+		    ctx, 400, ERR_INVALID_INPUT, name, "%s: must be an object", name);
 	/* json_dumpb with no buffer only measures. */
 	if (json_dumpb(v, NULL, 0, JSON_COMPACT) > maxbytes)
-		return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
-			   json_pack("{s:s}", "field", name),
-			   "%s: must be at most %zu bytes as JSON", name, maxbytes),
-		       -1;
+		return params_refuse(ctx, 413, ERR_PAYLOAD_TOO_LARGE, name,
+		    "%s: must be at most %zu bytes as JSON", name, maxbytes);
 	*out = v;
 	return 0;
 }
@@ -136,10 +142,8 @@ params_query_int(struct request_ctx *ctx, const char *name, long long min, long 
 	}
 	if (rc == -1) {
 		*out = dflt;
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name),
-			   "%s: must be an integer from %lld to %lld", name, min, max),
-		       -1;
+		return params_refuse(ctx, 400, ERR_INVALID_INPUT, name,
+		    "%s: must be an integer from %lld to %lld", name, min, max);
 	}
 	return rc;
 }
@@ -154,9 +158,7 @@ params_query_id(struct request_ctx *ctx, const char *name, char out[ID_BUFSZ])
 	if (rc != 1)
 		out[0] = '\0';
 	if (rc == -1)
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: must be an id", name),
-		       -1;
+		return params_refuse(ctx, 400, ERR_INVALID_INPUT, name, "%s: must be an id", name);
 	return rc;
 }
 
@@ -171,9 +173,8 @@ params_query_csv(
 	if (rc == 0)
 		return 0;
 	if (rc == -1)
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: malformed or too long", name),
-		       -1;
+		return params_refuse(
+		    ctx, 400, ERR_INVALID_INPUT, name, "%s: malformed or too long", name);
 	for (item = out;; item = end + 1) {
 		end = strchr(item, ',');
 		len = end != NULL ? (size_t)(end - item) : strlen(item);
@@ -189,11 +190,8 @@ params_query_csv(
 				n += (size_t)snprintf(allowed + n, sizeof(allowed) - n, "%s%s",
 				    i > 0 ? ", " : "", choices[i]);
 			out[0] = '\0';
-			return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-				   json_pack("{s:s}", "field", name),
-				   "%s: each comma-separated item must be one of: %s", name,
-				   allowed),
-			       -1;
+			return params_refuse(ctx, 400, ERR_INVALID_INPUT, name,
+			    "%s: each comma-separated item must be one of: %s", name, allowed);
 		}
 		if (end == NULL)
 			return 1;
@@ -208,14 +206,11 @@ params_bool(struct request_ctx *ctx, json_t *obj, const char *name, int flags, i
 	if (v == NULL || (json_is_null(v) && (flags & FIELD_NULLABLE))) {
 		if (!(flags & FIELD_REQUIRED))
 			return 0;
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: is required", name),
-		       -1;
+		return params_refuse(ctx, 400, ERR_INVALID_INPUT, name, "%s: is required", name);
 	}
 	if (!json_is_boolean(v))
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: must be a boolean", name),
-		       -1;
+		return params_refuse(
+		    ctx, 400, ERR_INVALID_INPUT, name, "%s: must be a boolean", name);
 	*out = json_is_true(v);
 	return 0;
 }
@@ -234,8 +229,7 @@ params_query_bool(struct request_ctx *ctx, const char *name, int dflt, int *out)
 	else if (rc == 1 && (strcmp(buf, "false") == 0 || strcmp(buf, "0") == 0))
 		*out = 0;
 	else
-		return http_send_error(ctx->req, 400, ERR_INVALID_INPUT,
-			   json_pack("{s:s}", "field", name), "%s: must be true or false", name),
-		       -1;
+		return params_refuse(
+		    ctx, 400, ERR_INVALID_INPUT, name, "%s: must be true or false", name);
 	return 1;
 }

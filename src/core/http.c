@@ -205,7 +205,7 @@ http_utf8_clean(char *s)
 	}
 }
 
-static int
+int
 http_send_verror(struct http_request *req, int status, enum err_code code,
     const char *extra_headers, json_t *details, const char *fmt, va_list ap)
 {

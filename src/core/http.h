@@ -7,6 +7,7 @@
 #define AGENTRUN_HTTP_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "errors.h"
@@ -70,6 +71,10 @@ int http_send_error(struct http_request *req, int status, enum err_code code, js
 int http_send_error_h(struct http_request *req, int status, enum err_code code,
     const char *extra_headers, json_t *details, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* The two above, for callers that have a va_list. */
+int http_send_verror(struct http_request *req, int status, enum err_code code,
+    const char *extra_headers, json_t *details, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 
 /*
  * Parses the body as a JSON object into *out (a new reference). On failure
