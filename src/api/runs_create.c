@@ -336,6 +336,33 @@ rc_usage(struct db *db, struct run_txn *t)
  * committed, its answer was lost) answers that run. 0, -1, or
  * RC_AGENT_STALE when t->guessed and the guess was wrong (nothing written).
  */
+/*
+ * The run's own columns, parent_run_id … created_by_key_id, in the order
+ * both the run INSERT and run_create_new() take them. Fills 13 params.
+ */
+static size_t
+rc_run_columns(const struct run_txn *t, struct db_param *p)
+{
+	const struct run_request *rr = t->rr;
+	const struct request_ctx *ctx = t->ctx;
+	size_t n = 0;
+
+	p[n++] = dbp_str(rr->parent_run_id);
+	p[n++] = dbp_str(rr->experiment_id);
+	p[n++] = dbp_str(rr->experiment_candidate_id);
+	p[n++] = dbp_str(rr->route_id);
+	p[n++] = dbp_str(rr->persona_id);
+	p[n++] = dbp_str(t->provider);
+	p[n++] = dbp_str(t->model);
+	p[n++] = dbp_str(t->input_text);
+	p[n++] = dbp_str(t->metadata_text);
+	p[n++] = dbp_str(t->trace_id);
+	p[n++] = dbp_str(t->span_id);
+	p[n++] = dbp_str(ctx->auth.user_id);
+	p[n++] = dbp_str(ctx->auth.key_id);
+	return n;
+}
+
 static int
 rc_create_new(struct run_txn *t)
 {
@@ -365,19 +392,7 @@ rc_create_new(struct run_txn *t)
 	p[n++] = dbp_str(t->av.agent_id);
 	p[n++] = DBP_INT(t->av.version);
 	p[n++] = dbp_str(t->av.version_id);
-	p[n++] = dbp_str(rr->parent_run_id);
-	p[n++] = dbp_str(rr->experiment_id);
-	p[n++] = dbp_str(rr->experiment_candidate_id);
-	p[n++] = dbp_str(rr->route_id);
-	p[n++] = dbp_str(rr->persona_id);
-	p[n++] = dbp_str(t->provider);
-	p[n++] = dbp_str(t->model);
-	p[n++] = dbp_str(t->input_text);
-	p[n++] = dbp_str(t->metadata_text);
-	p[n++] = dbp_str(t->trace_id);
-	p[n++] = dbp_str(t->span_id);
-	p[n++] = dbp_str(ctx->auth.user_id);
-	p[n++] = dbp_str(ctx->auth.key_id);
+	n += rc_run_columns(t, p + n);
 	p[n++] = dbp_str(rr->multitask);
 	p[n++] = dbp_str(t->user_turn);
 	p[n++] = dbp_str(event);
@@ -426,19 +441,7 @@ rc_insert_run(struct db *db, struct run_txn *t, int queued)
 	p[n++] = DBP_INT(t->av.version);
 	p[n++] = dbp_str(t->av.version_id);
 	p[n++] = dbp_str(t->session_id);
-	p[n++] = dbp_str(rr->parent_run_id);
-	p[n++] = dbp_str(rr->experiment_id);
-	p[n++] = dbp_str(rr->experiment_candidate_id);
-	p[n++] = dbp_str(rr->route_id);
-	p[n++] = dbp_str(rr->persona_id);
-	p[n++] = dbp_str(t->provider);
-	p[n++] = dbp_str(t->model);
-	p[n++] = dbp_str(t->input_text);
-	p[n++] = dbp_str(t->metadata_text);
-	p[n++] = dbp_str(t->trace_id);
-	p[n++] = dbp_str(t->span_id);
-	p[n++] = dbp_str(ctx->auth.user_id);
-	p[n++] = dbp_str(ctx->auth.key_id);
+	n += rc_run_columns(t, p + n);
 	p[n++] = dbp_str(t->idem_key);
 	p[n++] = dbp_str(rr->multitask);
 	p[n++] = DBP_INT(queued);
