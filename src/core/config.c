@@ -65,6 +65,7 @@ static const struct config_entry config_table[] = {
 	INT("executor", "workspace_concurrency", executor_workspace_concurrency, "64", 1, 100000),
 	INT("executor", "lease_s", executor_lease_s, "30", 2, 3600),
 	INT("executor", "poll_ms", executor_poll_ms, "500", 10, 60000),
+	INT("executor", "writers", executor_writers, "2", 1, 8),
 	STR("executor", "pidfile", executor_pidfile, ""),
 
 	STR("doorbell", "executor", doorbell_executor, "/run/agentrun/executor.bell"),

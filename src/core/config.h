@@ -36,6 +36,7 @@ struct config {
 	long long executor_workspace_concurrency;
 	long long executor_lease_s;
 	long long executor_poll_ms;
+	long long executor_writers;
 	char executor_pidfile[CONFIG_STR_MAX];
 
 	char doorbell_executor[CONFIG_STR_MAX];

@@ -39,15 +39,22 @@ adv_unix_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static json_t *
-adv_totals(const struct xrun *r)
+/* "usage":{…},"cost_usd":… of the run so far, the members every run.* end event has. */
+static void
+adv_totals(struct jw *w, const struct xrun *r)
 {
-	return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:f}", "usage", "prompt_tokens",
-	    (json_int_t)r->prompt_tokens, "cached_tokens", (json_int_t)r->cached_tokens,
-	    "cache_write_tokens", (json_int_t)r->cache_write_tokens, "completion_tokens",
-	    (json_int_t)r->completion_tokens, "total_tokens",
-	    (json_int_t)(r->prompt_tokens + r->completion_tokens), "cost_usd",
-	    (double)r->cost_nusd / 1e9);
+	jw_lit(w, "\"usage\":{\"prompt_tokens\":");
+	jw_int(w, r->prompt_tokens);
+	jw_lit(w, ",\"cached_tokens\":");
+	jw_int(w, r->cached_tokens);
+	jw_lit(w, ",\"cache_write_tokens\":");
+	jw_int(w, r->cache_write_tokens);
+	jw_lit(w, ",\"completion_tokens\":");
+	jw_int(w, r->completion_tokens);
+	jw_lit(w, ",\"total_tokens\":");
+	jw_int(w, r->prompt_tokens + r->completion_tokens);
+	jw_lit(w, "},\"cost_usd\":");
+	jw_real(w, (double)r->cost_nusd / 1e9);
 }
 
 /* The text of the last assistant turn of this run ("" when none). */
@@ -67,23 +74,43 @@ adv_last_reply(const struct xrun *r)
 static void
 adv_finish(struct xrun *r, const char *status, const char *code, const char *message)
 {
-	json_t *data = adv_totals(r), *st;
-	json_t *output = json_pack("{s:s}", "response", adv_last_reply(r));
+	const char *reply = adv_last_reply(r);
+	struct jw w;
+	json_t *st;
 	char type[32];
 
 	advance_flush_deltas(r);
-	st = json_pack("{s:s, s:b, s:O}", "status", status, "terminal", 1, "output", output);
+	st = json_pack("{s:s, s:b}", "status", status, "terminal", 1);
 	if (code != NULL) {
 		json_object_set_new(st, "error_code", json_string(code));
 		json_object_set_new(st, "error_message", json_string(message));
-		json_object_set_new(
-		    data, "error", json_pack("{s:s, s:s}", "code", code, "message", message));
-	} else
-		json_object_set(data, "output", output);
+	}
+	/* The run's output, as the status op's text: written as is. */
 	xrun_op(r, XOP_STATUS, st);
+	if (r->ops_tail != NULL && r->ops_tail->v == st) {
+		jw_init(&w, NULL, 0, (size_t)-1);
+		jw_lit(&w, "{\"response\":");
+		jw_str(&w, reply);
+		jw_lit(&w, "}");
+		r->ops_tail->text = xrun_jw_text(&w);
+	}
+	jw_init(&w, NULL, 0, (size_t)-1);
+	jw_lit(&w, "{");
+	adv_totals(&w, r);
+	if (code != NULL) {
+		jw_lit(&w, ",\"error\":{\"code\":");
+		jw_str(&w, code);
+		jw_lit(&w, ",\"message\":");
+		jw_str(&w, message);
+		jw_lit(&w, "}");
+	} else {
+		jw_lit(&w, ",\"output\":{\"response\":");
+		jw_str(&w, reply);
+		jw_lit(&w, "}");
+	}
+	jw_lit(&w, "}");
 	snprintf(type, sizeof(type), "run.%s", status);
-	xrun_event(r, type, data, NULL);
-	json_decref(output);
+	xrun_event_text(r, type, xrun_jw_text(&w));
 	r->phase = XR_DONE;
 	r->commit_pending = 1;
 	r->ex->finished++;
@@ -107,31 +134,44 @@ adv_park(
 	xrun_event(r,
 	    strcmp(status, "awaiting_approval") == 0 ? "run.awaiting_approval"
 						     : "run.waiting_for_input",
-	    data, NULL);
+	    data);
 	r->phase = XR_DONE;
 	r->commit_pending = 1;
+}
+
+/* {"role":role,"content":text} (no role when NULL): deltas and the completed message. */
+static void
+adv_content_event(struct xrun *r, const char *type, const char *role, const char *text, size_t n)
+{
+	struct jw w;
+
+	jw_init(&w, NULL, 0, (size_t)-1);
+	jw_lit(&w, "{");
+	if (role != NULL) {
+		jw_lit(&w, "\"role\":");
+		jw_str(&w, role);
+		jw_lit(&w, ",");
+	}
+	jw_lit(&w, "\"content\":");
+	jw_strn(&w, text, n);
+	jw_lit(&w, "}");
+	xrun_event_text(r, type, xrun_jw_text(&w));
 }
 
 void
 advance_flush_deltas(struct xrun *r)
 {
 	if (r->thinklen > r->think_from) {
-		xrun_event(r, "thinking.delta",
-		    json_pack("{s:s%}", "content", r->thinking + r->think_from,
-			r->thinklen - r->think_from),
-		    NULL);
+		adv_content_event(r, "thinking.delta", NULL, r->thinking + r->think_from,
+		    r->thinklen - r->think_from);
 		r->think_from = r->thinklen;
 	}
 	if (r->outlen > r->delta_from) {
-		xrun_event(r, "message.delta",
-		    json_pack(
-			"{s:s%}", "content", r->out + r->delta_from, r->outlen - r->delta_from),
-		    NULL);
+		adv_content_event(
+		    r, "message.delta", NULL, r->out + r->delta_from, r->outlen - r->delta_from);
 		r->delta_from = r->outlen;
 		/* The partial answer is readable on the run while it streams. */
-		xrun_op(r, XOP_PROGRESS,
-		    json_pack(
-			"{s:{s:s%}, s:i}", "output", "response", r->out, r->outlen, "steps", 0));
+		xrun_progress(r, r->out, r->outlen, 0, 0);
 	}
 }
 
@@ -155,11 +195,20 @@ adv_reset_step(struct xrun *r)
 static void
 adv_step_started(struct xrun *r, const char *kind, const char *name)
 {
+	struct jw w;
+
 	r->step_started_ms = loop_now_ms();
-	xrun_event(r, "step.started",
-	    json_pack("{s:I, s:s, s:s, s:i}", "step", (json_int_t)r->step, "kind", kind, "name",
-		name, "attempt", r->attempt),
-	    NULL);
+	jw_init(&w, NULL, 0, (size_t)-1);
+	jw_lit(&w, "{\"step\":");
+	jw_int(&w, r->step);
+	jw_lit(&w, ",\"kind\":");
+	jw_str(&w, kind);
+	jw_lit(&w, ",\"name\":");
+	jw_str(&w, name);
+	jw_lit(&w, ",\"attempt\":");
+	jw_int(&w, r->attempt);
+	jw_lit(&w, "}");
+	xrun_event_text(r, "step.started", xrun_jw_text(&w));
 }
 
 static long long
@@ -268,7 +317,7 @@ adv_local_result(struct xrun *r, json_t *call, json_t *output, int is_error, int
 	r->phase = XR_TOOL;
 	adv_step_started(r, "tool", json_string_value(json_object_get(call, "name")));
 	if (consume) {
-		xrun_op(r, XOP_PROGRESS, json_pack("{s:i, s:b}", "steps", 0, "consume_input", 1));
+		xrun_progress(r, NULL, 0, 0, 1);
 		free(r->resume_input);
 		r->resume_input = NULL;
 	}
@@ -322,7 +371,7 @@ adv_tool_call(struct xrun *r, json_t *call)
 			    json_sprintf("the user refused this call: %s", r->resume_input), 1, 1);
 			return;
 		}
-		xrun_op(r, XOP_PROGRESS, json_pack("{s:i, s:b}", "steps", 0, "consume_input", 1));
+		xrun_progress(r, NULL, 0, 0, 1);
 		free(r->resume_input);
 		r->resume_input = NULL;
 	}
@@ -346,8 +395,10 @@ advance(struct xrun *r)
 	if (!r->started) {
 		r->started = 1;
 		xrun_op(r, XOP_STATUS, json_pack("{s:s, s:b}", "status", "running", "start", 1));
-		xrun_event(
-		    r, "run.started", json_pack("{s:I}", "attempt", (json_int_t)r->pickup), NULL);
+		char data[48];
+
+		snprintf(data, sizeof(data), "{\"attempt\":%lld}", r->pickup);
+		xrun_event_text(r, "run.started", strdup(data));
 	}
 	if (r->cancel_requested) {
 		adv_finish(r, "cancelled", NULL, NULL);
@@ -495,6 +546,38 @@ adv_tokens_of(size_t bytes)
 	return (long long)((bytes + 3) / 4);
 }
 
+/* step.completed of a model call, with its usage and cost. */
+static void
+adv_model_step_completed(
+    struct xrun *r, const struct money_usage *mu, long long cost, int priced, long long dur)
+{
+	struct jw w;
+
+	jw_init(&w, NULL, 0, (size_t)-1);
+	jw_lit(&w, "{\"step\":");
+	jw_int(&w, r->step);
+	jw_lit(&w, ",\"kind\":\"llm\",\"name\":");
+	jw_str(&w, r->model);
+	jw_lit(&w, ",\"attempt\":");
+	jw_int(&w, r->attempt);
+	jw_lit(&w, ",\"duration_ms\":");
+	jw_int(&w, dur);
+	jw_lit(&w, ",\"usage\":{\"prompt_tokens\":");
+	jw_int(&w, mu->prompt);
+	jw_lit(&w, ",\"cached_tokens\":");
+	jw_int(&w, mu->cached);
+	jw_lit(&w, ",\"cache_write_tokens\":");
+	jw_int(&w, mu->cache_write);
+	jw_lit(&w, ",\"completion_tokens\":");
+	jw_int(&w, mu->completion);
+	jw_lit(&w, "},\"cost_usd\":");
+	jw_real(&w, (double)cost / 1e9);
+	if (!priced)
+		jw_lit(&w, ",\"priced\":false");
+	jw_lit(&w, "}");
+	xrun_event_text(r, "step.completed", xrun_jw_text(&w));
+}
+
 void
 model_done(struct xrun *r)
 {
@@ -502,7 +585,7 @@ model_done(struct xrun *r)
 	struct money_usage mu;
 	long long cost, dur = adv_duration(r);
 	const char *text = r->out != NULL ? r->out : "";
-	json_t *msg, *usage;
+	json_t *msg;
 	int priced;
 	size_t i;
 	json_t *c;
@@ -535,12 +618,10 @@ model_done(struct xrun *r)
 		xrun_op(r, XOP_MESSAGE, op);
 	}
 	if (text[0] != '\0' || r->tool_calls == NULL)
-		xrun_event(r, "message.completed",
-		    json_pack("{s:s, s:s}", "role", "assistant", "content", text), NULL);
+		adv_content_event(r, "message.completed", "assistant", text, strlen(text));
 	json_array_foreach(r->tool_calls, i, c) xrun_event(r, "tool.call",
 	    json_pack("{s:O, s:O, s:O}", "call_id", json_object_get(c, "id"), "name",
-		json_object_get(c, "name"), "arguments", json_object_get(c, "arguments")),
-	    NULL);
+		json_object_get(c, "name"), "arguments", json_object_get(c, "arguments")));
 	xrun_op(r, XOP_STEP,
 	    json_pack("{s:I, s:i, s:s, s:s, s:s, s:I}", "step", (json_int_t)r->step, "attempt",
 		r->attempt, "kind", "llm", "name", r->model, "status", "completed", "duration_ms",
@@ -553,20 +634,8 @@ model_done(struct xrun *r)
 		"cost", (json_int_t)cost, "priced", priced, "prices", (json_int_t)prices.input,
 		(json_int_t)prices.cached_input, (json_int_t)prices.cache_write,
 		(json_int_t)prices.output, "duration_ms", (json_int_t)dur));
-	xrun_op(
-	    r, XOP_PROGRESS, json_pack("{s:{s:s}, s:i}", "output", "response", text, "steps", 1));
-	usage = json_pack("{s:I, s:I, s:I, s:I}", "prompt_tokens", (json_int_t)mu.prompt,
-	    "cached_tokens", (json_int_t)mu.cached, "cache_write_tokens",
-	    (json_int_t)mu.cache_write, "completion_tokens", (json_int_t)mu.completion);
-	{
-		json_t *done = json_pack("{s:I, s:s, s:s, s:i, s:I, s:o, s:f}", "step",
-		    (json_int_t)r->step, "kind", "llm", "name", r->model, "attempt", r->attempt,
-		    "duration_ms", (json_int_t)dur, "usage", usage, "cost_usd", (double)cost / 1e9);
-
-		if (!priced)
-			json_object_set_new(done, "priced", json_false());
-		xrun_event(r, "step.completed", done, NULL);
-	}
+	xrun_progress(r, text, strlen(text), 1, 0);
+	adv_model_step_completed(r, &mu, cost, priced, dur);
 
 	json_array_append_new(r->history, msg);
 	r->own_turns++;
@@ -671,8 +740,7 @@ adv_failed(struct xrun *r, const char *kind, int retryable, long retry_after_ms,
 	delay = adv_backoff_ms(r, retry_after_ms);
 	xrun_event(r, "step.retrying",
 	    json_pack("{s:I, s:i, s:s, s:I}", "step", (json_int_t)r->step, "attempt", r->attempt,
-		"error", error, "retry_in_ms", (json_int_t)delay),
-	    NULL);
+		"error", error, "retry_in_ms", (json_int_t)delay));
 	r->phase = XR_BACKOFF;
 	r->timer = loop_timer_add(r->ex->loop, (uint64_t)delay, adv_retry_fire, r);
 }
@@ -711,8 +779,7 @@ tool_done(struct xrun *r, json_t *output, int is_error)
 				      : json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
 	xrun_event(r, "tool.result",
 	    json_pack("{s:s, s:s, s:O, s:b}", "call_id", call_id, "name", name, "output", output,
-		"is_error", is_error),
-	    NULL);
+		"is_error", is_error));
 	snprintf(dedup, sizeof(dedup), "%s:%lld:tool", r->id, r->step);
 	xrun_op(r, XOP_MESSAGE,
 	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "role", "tool", "content", text ? text : "",
@@ -721,11 +788,10 @@ tool_done(struct xrun *r, json_t *output, int is_error)
 	    json_pack("{s:I, s:i, s:s, s:s, s:s, s:s, s:I}", "step", (json_int_t)r->step, "attempt",
 		r->attempt, "kind", "tool", "name", name, "status", "completed", "call_id", call_id,
 		"duration_ms", (json_int_t)dur));
-	xrun_op(r, XOP_PROGRESS, json_pack("{s:i}", "steps", 1));
+	xrun_progress(r, NULL, 0, 1, 0);
 	xrun_event(r, "step.completed",
 	    json_pack("{s:I, s:s, s:s, s:i, s:I}", "step", (json_int_t)r->step, "kind", "tool",
-		"name", name, "attempt", r->attempt, "duration_ms", (json_int_t)dur),
-	    NULL);
+		"name", name, "attempt", r->attempt, "duration_ms", (json_int_t)dur));
 	json_array_append_new(r->history,
 	    json_pack("{s:s, s:s, s:s, s:s}", "role", "tool", "content", text ? text : "",
 		"tool_call_id", call_id, "name", name));

@@ -21,6 +21,7 @@
 #include "../core/log.h"
 #include "../core/secretbox.h"
 #include "executor.h"
+#include "loop.h"
 #include "xrun.h"
 
 #define CLAIM_LOOKAHEAD 4
@@ -401,21 +402,22 @@ claim_route(struct executor *ex, struct xrun *r, const char *route_id)
 
 	if (db_query(ex->db, claim_sql_route, p, 2, &res) == -1)
 		return;
-	if (res->nrows > 0) {
+	if (res->nrows > 0 && xrun_endpoint(r) != NULL) {
+		struct xrun_endpoint *ep = r->ep;
 		const char *url = db_cell(res, 0, 0);
 		const char *ct = db_cell(res, 0, 1);
 		const char *nonce = db_cell(res, 0, 2);
 		size_t ctlen = res->len[1];
 
 		if (url != NULL)
-			snprintf(r->base_url, sizeof(r->base_url), "%s", url);
+			snprintf(ep->base_url, sizeof(ep->base_url), "%s", url);
 		if (ct != NULL && nonce != NULL && ex->have_master_key &&
-		    ctlen > SECRETBOX_TAG_LEN && ctlen - SECRETBOX_TAG_LEN < sizeof(r->api_key) &&
+		    ctlen > SECRETBOX_TAG_LEN && ctlen - SECRETBOX_TAG_LEN < sizeof(ep->api_key) &&
 		    res->len[2] == SECRETBOX_NONCE_LEN &&
 		    secretbox_open(ex->master_key, r->workspace_id, route_id,
 			(const unsigned char *)ct, ctlen, (const unsigned char *)nonce,
-			(unsigned char *)r->api_key) == 0)
-			r->api_key[ctlen - SECRETBOX_TAG_LEN] = '\0';
+			(unsigned char *)ep->api_key) == 0)
+			ep->api_key[ctlen - SECRETBOX_TAG_LEN] = '\0';
 		else if (ct != NULL)
 			log_warnx(
 			    "msg=\"route key does not open\" run=%s route=%s", r->id, route_id);
@@ -428,6 +430,7 @@ static void
 claim_provider_defaults(struct executor *ex, struct xrun *r)
 {
 	const char *url = "", *key = "";
+	struct xrun_endpoint *ep;
 
 	if (strcmp(r->provider, "openai") == 0) {
 		url = ex->cfg->openai_base_url;
@@ -436,10 +439,14 @@ claim_provider_defaults(struct executor *ex, struct xrun *r)
 		url = ex->cfg->anthropic_base_url;
 		key = ex->cfg->anthropic_api_key;
 	}
-	if (r->base_url[0] == '\0')
-		snprintf(r->base_url, sizeof(r->base_url), "%s", url);
-	if (r->api_key[0] == '\0')
-		snprintf(r->api_key, sizeof(r->api_key), "%s", key);
+	if (r->ep == NULL && url[0] == '\0' && key[0] == '\0')
+		return; /* nothing to call: scripted, or a provider without a default */
+	if ((ep = xrun_endpoint(r)) == NULL)
+		return; /* the call fails for want of a base_url */
+	if (ep->base_url[0] == '\0')
+		snprintf(ep->base_url, sizeof(ep->base_url), "%s", url);
+	if (ep->api_key[0] == '\0')
+		snprintf(ep->api_key, sizeof(ep->api_key), "%s", key);
 }
 
 /*
@@ -599,6 +606,7 @@ claim_runs(struct executor *ex)
 {
 	struct claim_batch cb;
 	int room = (int)ex->cfg->executor_capacity - ex->nruns, rc;
+	uint64_t t0;
 
 	if (room <= 0)
 		return 0;
@@ -616,6 +624,7 @@ claim_runs(struct executor *ex)
 		cb.want = CLAIM_BATCH_MAX;
 	if (cb.want > room)
 		cb.want = room;
+	t0 = loop_now_ms();
 	rc = db_txn(ex->db, claim_txn, &cb);
 	free(cb.load);
 	if (rc != 0) {
@@ -643,9 +652,7 @@ claim_runs(struct executor *ex)
 
 			if (r == NULL)
 				continue;
-			r->next = ex->runs;
-			ex->runs = r;
-			ex->nruns++;
+			executor_hold(ex, r);
 			ex->claimed++;
 			log_debug(
 			    "msg=claimed run=%s pickup=%lld step=%lld", r->id, r->pickup, r->step);
@@ -653,6 +660,8 @@ claim_runs(struct executor *ex)
 			advance(r);
 		}
 		free(sorted.order);
+		log_debug(
+		    "msg=claim runs=%d ms=%llu", cb.n, (unsigned long long)(loop_now_ms() - t0));
 		db_result_free(res);
 		db_result_free(msgs);
 		db_result_free(cnt);

@@ -12,10 +12,14 @@ struct loop;
 struct writer;
 struct xrun;
 
+/* The most commit lanes (executor.writers): one thread and connection each. */
+#define WRITER_LANES_MAX 8
+
 struct executor {
 	const struct config *cfg;
 	struct db *db; /* the loop thread's connection (claims, leases) */
-	struct writer *writer;
+	struct writer *writers[WRITER_LANES_MAX]; /* commit lanes (writer.c) */
+	int nwriters;
 	struct loop *loop;
 	char owner[128]; /* host:pid:random, written into runs.owner */
 	struct xrun *runs;
@@ -44,15 +48,17 @@ void claim_check_cancels(struct executor *ex);
 /* Gives every held run back (shutdown): another executor resumes it at once. */
 void claim_release_all(struct executor *ex);
 
-/* writer.c: commits the held runs' queued ops, batched, on its own thread. */
+/* writer.c: commits the held runs' queued ops, batched, on writer threads. */
 int writer_start(struct executor *ex); /* 0 / -1 */
-/* Hands every queued op to the writer when it is idle (else they wait). 0. */
+/* The writer lane of a session's runs. */
+int writer_lane_of(const struct executor *ex, const char *session_id);
+/* Hands each idle lane every op queued for it (the others' wait). 0. */
 int writer_flush(struct executor *ex);
-/* Applies a finished commit's outcome to its runs (loop thread). */
+/* Applies finished commits' outcomes to their runs (loop thread). */
 void writer_reap(struct executor *ex);
-/* 1 while a commit is out. */
-int writer_busy(const struct executor *ex);
-/* Commits what is out and what is queued, then ends the thread. */
+/* 1 when a step waits for a commit that an idle lane could start now. */
+int writer_ready(const struct executor *ex);
+/* Commits what is out and what is queued, then ends the threads. */
 void writer_stop(struct executor *ex);
 
 /* advance.c */
@@ -62,7 +68,9 @@ void advance_abort(struct xrun *r); /* stop transfers and timers (fenced, shutdo
 void advance_arm_deadline(struct xrun *r); /* limits.timeout_s also ends a step in flight */
 void advance_flush_deltas(struct xrun *r); /* queue coalesced message/thinking deltas */
 
-/* Removes r from the executor and frees it. */
+/* Adds a claimed run to the executor's list. */
+void executor_hold(struct executor *ex, struct xrun *r);
+/* Removes r from the executor and frees it; its room is claimed again. */
 void executor_drop(struct executor *ex, struct xrun *r);
 
 #endif

@@ -172,11 +172,11 @@ httpmodel_start(struct xrun *r)
 		return -1;
 	}
 	path = hm_is_anthropic(r) ? "/v1/messages" : "/chat/completions";
-	snprintf(url, sizeof(url), "%s%s", r->base_url, path);
-	if (r->base_url[0] == '\0') {
+	if (r->ep == NULL || r->ep->base_url[0] == '\0') {
 		model_failed(r, 0, -1, "no base_url for this provider (route or server config)");
 		return -1;
 	}
+	snprintf(url, sizeof(url), "%s%s", r->ep->base_url, path);
 	r->stream =
 	    hm_is_anthropic(r) ? (void *)anthropic_stream_new(&ev) : (void *)openai_stream_new(&ev);
 	if (r->easy == NULL)
@@ -188,11 +188,11 @@ httpmodel_start(struct xrun *r)
 	r->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	r->headers = curl_slist_append(r->headers, "Accept: text/event-stream");
 	if (hm_is_anthropic(r)) {
-		snprintf(hdr, sizeof(hdr), "x-api-key: %s", r->api_key);
+		snprintf(hdr, sizeof(hdr), "x-api-key: %s", r->ep->api_key);
 		r->headers = curl_slist_append(r->headers, hdr);
 		r->headers = curl_slist_append(r->headers, "anthropic-version: 2023-06-01");
-	} else if (r->api_key[0] != '\0') {
-		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", r->api_key);
+	} else if (r->ep->api_key[0] != '\0') {
+		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", r->ep->api_key);
 		r->headers = curl_slist_append(r->headers, hdr);
 	}
 	sodium_memzero(hdr, sizeof(hdr));

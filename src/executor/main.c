@@ -3,15 +3,16 @@
  * event loop (loop.c) on libcurl's multi interface.
  *
  * Each turn of the loop: wait for transfers, timers or the doorbell; let
- * finished calls queue their outcomes; commit every queued outcome of every
- * run in one transaction (writer.c: group commit, each step durable before
- * its run moves on); claim more runs when there is room and a doorbell rang
+ * finished calls queue their outcomes; hand every queued outcome to the
+ * writer lanes, one transaction per lane for all its runs (writer.c: group
+ * commit, each step durable before its run moves on); claim more runs when there is room and a doorbell rang
  * or the poll interval passed; renew leases with one statement per
  * heartbeat; look for cancel requests. SIGTERM: stop claiming, hand every
  * held run back (another executor resumes it from its last committed
  * step), exit.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,16 +47,38 @@ executor_on_term(int sig)
 }
 
 void
+executor_hold(struct executor *ex, struct xrun *r)
+{
+	r->prev = NULL;
+	r->next = ex->runs;
+	if (ex->runs != NULL)
+		ex->runs->prev = r;
+	ex->runs = r;
+	r->held = 1;
+	r->lane = writer_lane_of(ex, r->session_id);
+	ex->nruns++;
+}
+
+void
 executor_drop(struct executor *ex, struct xrun *r)
 {
-	struct xrun **pp;
-
-	for (pp = &ex->runs; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			ex->nruns--;
-			break;
-		}
+	/*
+	 * Unlinked in O(1): a commit ends thousands of runs at once, and a
+	 * search of the list per run made reaping it quadratic.
+	 */
+	if (r->held) {
+		if (r->prev != NULL)
+			r->prev->next = r->next;
+		else
+			ex->runs = r->next;
+		if (r->next != NULL)
+			r->next->prev = r->prev;
+		r->next = r->prev = NULL;
+		r->held = 0;
+		ex->nruns--;
+		/* Room freed: look for more runs at the next turn, not the next poll. */
+		ex->want_claim = 1;
+	}
 	if (r->dropped)
 		return;
 	advance_abort(r);
@@ -67,13 +90,23 @@ executor_drop(struct executor *ex, struct xrun *r)
 	xrun_free(r);
 }
 
-static int
-executor_any_commit_pending(const struct executor *ex)
+/*
+ * glibc's allocator, set for an executor's pattern: a commit ends thousands
+ * of runs at once, then claims make as many again. With fastbins, freeing
+ * a burst of adjacent runs builds free chunks over 64 KiB, and each such
+ * free (and each large allocation after it) walks every fastbin to
+ * consolidate them: 15,000 instructions a free(), a tenth of the loop
+ * thread's time. Without fastbins (the tcache still serves small sizes)
+ * chunks coalesce as they are freed. Keeping freed memory, not trimming
+ * it, spares the page faults of taking it back a moment later.
+ */
+static void
+executor_malloc_tune(void)
 {
-	for (struct xrun *r = ex->runs; r != NULL; r = r->next)
-		if (r->commit_pending || (r->ops != NULL && r->phase != XR_MODEL))
-			return 1;
-	return 0;
+	(void)mallopt(M_MXFAST, 0);
+	(void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	(void)mallopt(M_TOP_PAD, 16 << 20);
+	(void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
 }
 
 static void
@@ -99,7 +132,7 @@ executor_loop(struct executor *ex)
 		int wait = EXECUTOR_FLUSH_MS;
 
 		/* A commit in flight wakes the loop itself when it is done. */
-		if (!writer_busy(ex) && executor_any_commit_pending(ex))
+		if (writer_ready(ex))
 			wait = 0;
 		/* The doorbell: new runs to claim, or a cancel request to look for. */
 		if (loop_run_once(ex->loop, wait))
@@ -107,8 +140,7 @@ executor_loop(struct executor *ex)
 		writer_reap(ex);
 		now = loop_now_ms();
 		/* Steps wait for their commit: flush at once when one does. */
-		if (executor_any_commit_pending(ex) ||
-		    now - ex->last_flush_ms >= EXECUTOR_FLUSH_MS) {
+		if (writer_ready(ex) || now - ex->last_flush_ms >= EXECUTOR_FLUSH_MS) {
 			ex->last_flush_ms = now;
 			(void)writer_flush(ex);
 		}
@@ -149,6 +181,7 @@ main(int argc, char **argv)
 	static struct executor ex;
 	int bell;
 
+	executor_malloc_tune();
 	daemon_start("agentrun-executor", argc, argv, &opts, &cfg, NULL);
 	if (opts.pidfile == NULL && cfg.executor_pidfile[0] != '\0')
 		opts.pidfile = cfg.executor_pidfile;

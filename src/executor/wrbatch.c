@@ -17,7 +17,10 @@
  *     one merged change per run row (start, progress, totals, status);
  *  4. send every row set;
  *  5. a run that ended hands its session to the session's oldest queued run;
- *  6. store each touched session's last_seq and active run.
+ *  6. store each touched session's last_seq and active run;
+ *  7. add the usage to usage_daily. Last, so its rows, which every writer
+ *     lane and executor shares (one per workspace, day, agent, user and
+ *     model), are locked only for the commit (writer.c).
  */
 #include "wrbatch.h"
 
@@ -299,22 +302,16 @@ out:
 }
 
 static int
-wb_event(struct wb *b, struct wb_run *w, const json_t *v)
+wb_event(struct wb *b, struct wb_run *w, const struct xop *op)
 {
-	const json_t *data = json_object_get(v, "data");
-	char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	struct db_param p[6];
 
-	if (text == NULL && (text = strdup("{}")) == NULL)
-		return -1;
-	if (dbrows_keep(&b->events, text) == NULL)
-		return -1;
 	p[0] = dbp_str(w->r->session_id);
 	p[1] = DBP_INT(w->s->next_seq++);
 	p[2] = dbp_str(w->r->workspace_id);
 	p[3] = dbp_str(w->r->id);
-	p[4] = dbp_str(wb_str(v, "type"));
-	p[5] = dbp_str(text);
+	p[4] = dbp_str(op->type);
+	p[5] = dbp_str(op->text);
 	return dbrows_add(&b->events, p);
 }
 
@@ -365,7 +362,7 @@ wb_step(struct wb *b, struct wb_run *w, const json_t *v)
 }
 
 static void
-wb_status(struct wb *b, struct wb_run *w, const json_t *v)
+wb_status(struct wb_run *w, const json_t *v, const char *text)
 {
 	if (json_is_true(json_object_get(v, "start"))) {
 		w->start = 1;
@@ -382,12 +379,8 @@ wb_status(struct wb *b, struct wb_run *w, const json_t *v)
 	w->mode = 2;
 	w->error_code = wb_str(v, "error_code");
 	w->error_message = wb_str(v, "error_message");
-	{
-		const char *out = wb_json_text(&b->events, v, "output");
-
-		if (out != NULL)
-			w->output = out;
-	}
+	if (text != NULL)
+		w->output = text;
 	/* The session's next queued run (if any) becomes active below. */
 	if (strcmp(w->s->active, w->r->id) == 0)
 		w->s->releasing = 1;
@@ -401,7 +394,7 @@ wb_collect(struct wb *b, struct wb_run *w)
 		int rc = 0;
 
 		switch (op->kind) {
-		case XOP_EVENT: rc = wb_event(b, w, op->v); break;
+		case XOP_EVENT: rc = wb_event(b, w, op); break;
 		case XOP_MESSAGE: rc = wb_message(b, w, op->v); break;
 		case XOP_STEP: rc = wb_step(b, w, op->v); break;
 		case XOP_LLM_CALL: {
@@ -415,16 +408,13 @@ wb_collect(struct wb *b, struct wb_run *w)
 			b->nllm++;
 			break;
 		}
-		case XOP_PROGRESS: {
-			const char *out = wb_json_text(&b->events, op->v, "output");
-
-			if (out != NULL)
-				w->output = out;
-			w->steps += wb_int(op->v, "steps");
-			w->consume |= json_is_true(json_object_get(op->v, "consume_input"));
+		case XOP_PROGRESS:
+			if (op->text != NULL)
+				w->output = op->text;
+			w->steps += op->steps;
+			w->consume |= op->consume;
 			break;
-		}
-		case XOP_STATUS: wb_status(b, w, op->v); break;
+		case XOP_STATUS: wb_status(w, op->v, op->text); break;
 		}
 		if (rc == -1)
 			return -1;
@@ -795,9 +785,9 @@ wrbatch_apply(struct db *db, const struct wrbatch_run *runs, size_t n, int *fenc
 	if (dbrows_exec(db, &b.events, NULL, NULL, NULL, NULL) == -1 ||
 	    dbrows_exec(db, &b.messages, NULL, NULL, NULL, NULL) == -1 ||
 	    dbrows_exec(db, &b.steps, NULL, NULL, NULL, NULL) == -1 ||
-	    dbrows_exec(db, &b.llms, NULL, NULL, NULL, NULL) == -1 ||
-	    wb_write_usage(db, &b) == -1 || wb_write_runs(db, &b) == -1 ||
-	    wb_release(db, &b) == -1 || wb_write_sessions(db, &b) == -1)
+	    dbrows_exec(db, &b.llms, NULL, NULL, NULL, NULL) == -1 || wb_write_runs(db, &b) == -1 ||
+	    wb_release(db, &b) == -1 || wb_write_sessions(db, &b) == -1 ||
+	    wb_write_usage(db, &b) == -1)
 		goto out;
 	rc = 0;
 out:

@@ -1,29 +1,36 @@
 /*
- * The executor's only writer: group commit across runs, on its own thread.
+ * The executor's writers: group commit across runs, on writer threads.
  *
  * Every held run queues its outcomes as ops (xrun.h). writer_flush() takes
- * the ops of every run that has some and hands them, as one job, to the
- * writer thread, which commits them in one transaction on its own database
- * connection, written set-based by wrbatch.c: a fixed number of multi-row
- * statements per batch, sessions locked before runs (the API's lock order),
- * each in id order so two executors never lock in opposite orders. A run
- * whose lease_token no longer matches was taken by another executor: its ops
- * are dropped and the run abandoned (fencing). A batch that fails for good
- * is retried run by run, so one bad run cannot hold the others back.
+ * the ops of every run that has some and hands them, as one job per lane,
+ * to the lane's thread, which commits them in one transaction on its own
+ * database connection, written set-based by wrbatch.c: a fixed number of
+ * multi-row statements per batch, sessions locked before runs (the API's
+ * lock order), each in id order so two writers never lock in opposite
+ * orders. A run whose lease_token no longer matches was taken by another
+ * executor: its ops are dropped and the run abandoned (fencing). A batch
+ * that fails for good is retried run by run, so one bad run cannot hold the
+ * others back.
  *
- * Why a thread: the loop's own work (claims, model streams, building the
- * next batch) and the database's work on a commit then overlap, and
- * MariaDB runs claims and commits on two server threads: on two cores that
- * is most of the executor's throughput (docs/performance.md).
+ * Why threads: the loop's own work (claims, model streams, building the
+ * next batch) and the database's work on commits then overlap, and MariaDB
+ * works on claims and on each lane's commits on server threads of their
+ * own. Why lanes (executor.writers, default 2): one connection commits one
+ * transaction at a time, and with the executor's own work off that path
+ * the one connection was the limit (docs/performance.md). A run's lane is
+ * fixed by its session, so lanes never lock the same session or run rows
+ * and a run's ops are committed in order; the rows they do share, the
+ * usage_daily rollups, are written last in each transaction (wrbatch.c).
  *
- * The contract between the threads: one job at a time. While a job is out,
- * only the writer thread reads its ops and the runs' fixed fields (ids,
- * lease token, limits); the loop thread appends new ops to fresh lists and
- * never frees a run marked flushing (executor_drop() defers it). Outcomes
- * are applied on the loop thread by writer_reap(), after curl_multi_wakeup()
- * ends the loop's wait.
+ * The contract between the threads: one job per lane at a time. While a
+ * job is out, only its writer thread reads its ops and the runs' fixed
+ * fields (ids, lease token, limits); the loop thread appends new ops to
+ * fresh lists and never frees a run marked flushing (executor_drop()
+ * defers it). Outcomes are applied on the loop thread by writer_reap(),
+ * after curl_multi_wakeup() ends the loop's wait.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +57,7 @@ struct wr_job {
 
 struct writer {
 	struct executor *ex;
+	int lane;
 	struct db *db; /* the writer thread's own connection */
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -113,6 +121,7 @@ wr_main(void *arg)
 
 	for (;;) {
 		struct wr_job *job;
+		uint64_t t0;
 
 		pthread_mutex_lock(&w->mu);
 		while (w->todo == NULL && !w->stop)
@@ -122,7 +131,10 @@ wr_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (job == NULL)
 			break; /* stopping, nothing handed over */
+		t0 = loop_now_ms();
 		wr_commit(w->db, job);
+		log_debug("msg=committed lane=%d runs=%zu ms=%llu", w->lane, job->n,
+		    (unsigned long long)(loop_now_ms() - t0));
 		pthread_mutex_lock(&w->mu);
 		w->done = job;
 		pthread_cond_signal(&w->done_cv);
@@ -132,17 +144,18 @@ wr_main(void *arg)
 	return NULL;
 }
 
-int
-writer_start(struct executor *ex)
+static struct writer *
+wr_lane_start(struct executor *ex, int lane)
 {
 	struct writer *w = calloc(1, sizeof(*w));
 
 	if (w == NULL)
-		return -1;
+		return NULL;
 	w->ex = ex;
+	w->lane = lane;
 	if ((w->db = db_new(ex->cfg)) == NULL) {
 		free(w);
-		return -1;
+		return NULL;
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->todo_cv, NULL);
@@ -150,16 +163,56 @@ writer_start(struct executor *ex)
 	if (pthread_create(&w->thread, NULL, wr_main, w) != 0) {
 		db_free(w->db);
 		free(w);
-		return -1;
+		return NULL;
 	}
-	ex->writer = w;
+	return w;
+}
+
+int
+writer_start(struct executor *ex)
+{
+	int n = (int)ex->cfg->executor_writers;
+
+	if (n < 1)
+		n = 1;
+	if (n > WRITER_LANES_MAX)
+		n = WRITER_LANES_MAX;
+	for (int i = 0; i < n; i++) {
+		if ((ex->writers[i] = wr_lane_start(ex, i)) == NULL) {
+			writer_stop(ex);
+			return -1;
+		}
+		ex->nwriters = i + 1;
+	}
 	return 0;
 }
 
 int
-writer_busy(const struct executor *ex)
+writer_lane_of(const struct executor *ex, const char *session_id)
 {
-	return ex->writer->busy;
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	if (ex->nwriters <= 1)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)session_id; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return (int)(h % (uint32_t)ex->nwriters);
+}
+
+int
+writer_ready(const struct executor *ex)
+{
+	int idle = 0;
+
+	for (int i = 0; i < ex->nwriters; i++)
+		idle |= !ex->writers[i]->busy;
+	if (!idle)
+		return 0;
+	for (const struct xrun *r = ex->runs; r != NULL; r = r->next)
+		if ((r->commit_pending || (r->ops != NULL && r->phase != XR_MODEL)) &&
+		    !ex->writers[r->lane]->busy)
+			return 1;
+	return 0;
 }
 
 /* Puts ops that did not commit back in front of the ones queued since. */
@@ -213,10 +266,10 @@ wr_outcome(struct executor *ex, struct wr_job *job, size_t i)
 		advance_committed(r);
 }
 
-void
-writer_reap(struct executor *ex)
+static void
+wr_lane_reap(struct writer *w)
 {
-	struct writer *w = ex->writer;
+	struct executor *ex = w->ex;
 	struct wr_job *job;
 	int committed = 0;
 
@@ -238,19 +291,24 @@ writer_reap(struct executor *ex)
 	wr_job_free(job);
 }
 
-/* Loop thread: blocks until the job out (if any) is done, and reaps it. */
-static void
-wr_wait(struct executor *ex)
+void
+writer_reap(struct executor *ex)
 {
-	struct writer *w = ex->writer;
+	for (int i = 0; i < ex->nwriters; i++)
+		wr_lane_reap(ex->writers[i]);
+}
 
+/* Loop thread: blocks until the lane's job out (if any) is done, and reaps it. */
+static void
+wr_wait(struct writer *w)
+{
 	if (!w->busy)
 		return;
 	pthread_mutex_lock(&w->mu);
 	while (w->done == NULL)
 		pthread_cond_wait(&w->done_cv, &w->mu);
 	pthread_mutex_unlock(&w->mu);
-	writer_reap(ex);
+	wr_lane_reap(w);
 }
 
 static int
@@ -261,9 +319,9 @@ wr_by_session(const void *a, const void *b)
 	return strcmp(x->r->session_id, y->r->session_id);
 }
 
-/* The job of every run holding ops (their ops detached), or NULL. */
+/* The job of every run of the lane holding ops (their ops detached), or NULL. */
 static struct wr_job *
-wr_take(struct executor *ex)
+wr_take(struct executor *ex, int lane)
 {
 	struct wr_job *job;
 	size_t cap = (size_t)ex->nruns;
@@ -280,7 +338,7 @@ wr_take(struct executor *ex)
 		return NULL;
 	}
 	for (struct xrun *r = ex->runs; r != NULL && job->n < cap; r = r->next)
-		if (r->ops != NULL)
+		if (r->ops != NULL && r->lane == lane)
 			job->runs[job->n++].r = r;
 	if (job->n == 0) {
 		wr_job_free(job);
@@ -303,36 +361,35 @@ wr_take(struct executor *ex)
 int
 writer_flush(struct executor *ex)
 {
-	struct writer *w = ex->writer;
-	struct wr_job *job;
+	int idle = 0;
 
 	writer_reap(ex);
-	if (w->busy)
-		return 0; /* ops keep gathering: the next job takes them all */
+	for (int i = 0; i < ex->nwriters; i++)
+		idle |= !ex->writers[i]->busy;
+	if (!idle)
+		return 0; /* ops keep gathering: the next jobs take them all */
 	for (struct xrun *r = ex->runs; r != NULL; r = r->next)
-		advance_flush_deltas(r);
-	if ((job = wr_take(ex)) == NULL)
-		return 0;
-	ex->flushes++;
-	w->busy = 1;
-	pthread_mutex_lock(&w->mu);
-	w->todo = job;
-	pthread_cond_signal(&w->todo_cv);
-	pthread_mutex_unlock(&w->mu);
+		if (!ex->writers[r->lane]->busy)
+			advance_flush_deltas(r);
+	for (int i = 0; i < ex->nwriters; i++) {
+		struct writer *w = ex->writers[i];
+		struct wr_job *job;
+
+		if (w->busy || (job = wr_take(ex, i)) == NULL)
+			continue;
+		ex->flushes++;
+		w->busy = 1;
+		pthread_mutex_lock(&w->mu);
+		w->todo = job;
+		pthread_cond_signal(&w->todo_cv);
+		pthread_mutex_unlock(&w->mu);
+	}
 	return 0;
 }
 
-void
-writer_stop(struct executor *ex)
+static void
+wr_lane_stop(struct writer *w)
 {
-	struct writer *w = ex->writer;
-
-	if (w == NULL)
-		return;
-	/* What is out, then what was queued since. */
-	wr_wait(ex);
-	(void)writer_flush(ex);
-	wr_wait(ex);
 	pthread_mutex_lock(&w->mu);
 	w->stop = 1;
 	pthread_cond_signal(&w->todo_cv);
@@ -343,5 +400,21 @@ writer_stop(struct executor *ex)
 	pthread_cond_destroy(&w->done_cv);
 	db_free(w->db);
 	free(w);
-	ex->writer = NULL;
+}
+
+void
+writer_stop(struct executor *ex)
+{
+	/* What is out, then what was queued since. */
+	for (int i = 0; i < ex->nwriters; i++)
+		wr_wait(ex->writers[i]);
+	if (ex->nwriters > 0)
+		(void)writer_flush(ex);
+	for (int i = 0; i < ex->nwriters; i++)
+		wr_wait(ex->writers[i]);
+	for (int i = 0; i < ex->nwriters; i++) {
+		wr_lane_stop(ex->writers[i]);
+		ex->writers[i] = NULL;
+	}
+	ex->nwriters = 0;
 }

@@ -1,8 +1,21 @@
 #include "xrun.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <sodium.h>
+
+static void
+xrun_op_append(struct xrun *r, struct xop *op)
+{
+	if (r->ops_tail != NULL)
+		r->ops_tail->next = op;
+	else
+		r->ops = op;
+	r->ops_tail = op;
+}
 
 void
 xrun_op(struct xrun *r, enum xop_kind kind, json_t *v)
@@ -17,22 +30,77 @@ xrun_op(struct xrun *r, enum xop_kind kind, json_t *v)
 	}
 	op->kind = kind;
 	op->v = v;
-	if (r->ops_tail != NULL)
-		r->ops_tail->next = op;
-	else
-		r->ops = op;
-	r->ops_tail = op;
+	xrun_op_append(r, op);
+}
+
+char *
+xrun_jw_text(struct jw *w)
+{
+	char *text;
+
+	jw_raw(w, "", 1);
+	if (w->failed) {
+		jw_free(w);
+		return NULL;
+	}
+	if (w->heap)
+		return w->buf; /* ours now */
+	text = malloc(w->len);
+	if (text != NULL)
+		memcpy(text, w->buf, w->len);
+	return text;
 }
 
 void
-xrun_event(struct xrun *r, const char *type, json_t *data, const char *dedup)
+xrun_event_text(struct xrun *r, const char *type, char *text)
 {
-	json_t *v =
-	    json_pack("{s:s, s:o}", "type", type, "data", data != NULL ? data : json_object());
+	struct xop *op;
 
-	if (v != NULL && dedup != NULL)
-		json_object_set_new(v, "dedup", json_string(dedup));
-	xrun_op(r, XOP_EVENT, v);
+	if (text == NULL)
+		return;
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		free(text);
+		return;
+	}
+	op->kind = XOP_EVENT;
+	op->text = text;
+	snprintf(op->type, sizeof(op->type), "%s", type);
+	xrun_op_append(r, op);
+}
+
+void
+xrun_event(struct xrun *r, const char *type, json_t *data)
+{
+	char *text =
+	    data != NULL ? json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15)) : strdup("{}");
+
+	json_decref(data);
+	xrun_event_text(r, type, text);
+}
+
+void
+xrun_progress(struct xrun *r, const char *response, size_t n, int steps, int consume)
+{
+	struct xop *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return;
+	if (response != NULL) {
+		struct jw w;
+
+		jw_init(&w, NULL, 0, (size_t)-1);
+		jw_lit(&w, "{\"response\":");
+		jw_strn(&w, response, n);
+		jw_lit(&w, "}");
+		if ((op->text = xrun_jw_text(&w)) == NULL) {
+			free(op);
+			return;
+		}
+	}
+	op->kind = XOP_PROGRESS;
+	op->steps = steps;
+	op->consume = consume;
+	xrun_op_append(r, op);
 }
 
 void
@@ -43,6 +111,7 @@ xop_list_free(struct xop *ops)
 	for (; ops != NULL; ops = next) {
 		next = ops->next;
 		json_decref(ops->v);
+		free(ops->text);
 		free(ops);
 	}
 }
@@ -78,6 +147,14 @@ xrun_buf_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n, s
 	return 0;
 }
 
+struct xrun_endpoint *
+xrun_endpoint(struct xrun *r)
+{
+	if (r->ep == NULL)
+		r->ep = calloc(1, sizeof(*r->ep));
+	return r->ep;
+}
+
 void
 xrun_free(struct xrun *r)
 {
@@ -101,8 +178,11 @@ xrun_free(struct xrun *r)
 		curl_slist_free_all(r->headers);
 	if (r->easy != NULL)
 		curl_easy_cleanup(r->easy);
-	/* the api key never outlives the run in memory */
-	memset(r->api_key, 0, sizeof(r->api_key));
+	if (r->ep != NULL) {
+		/* the api key never outlives the run in memory */
+		sodium_memzero(r->ep, sizeof(*r->ep));
+		free(r->ep);
+	}
 	free(r);
 }
 

@@ -12,6 +12,8 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+
+#include "../core/jsonw.h"
 #include <stdint.h>
 
 #include "../core/ids.h"
@@ -30,17 +32,28 @@ enum xrun_phase {
 };
 
 enum xop_kind {
-	XOP_EVENT, /* type, data, dedup */
+	XOP_EVENT, /* type, text: the data document */
 	XOP_MESSAGE, /* role, content, tool_calls, tool_call_id, tool_name */
 	XOP_STEP, /* a steps row */
 	XOP_LLM_CALL, /* an llm_calls row + usage_daily + run totals */
-	XOP_PROGRESS, /* output so far, steps +1, consume resume_input */
+	XOP_PROGRESS, /* text: output so far (or NULL), steps, consume resume_input */
 	XOP_STATUS, /* a status change (start, wait, terminal) */
 };
 
+/*
+ * An op. Events and progress, the ops every streaming turn makes, carry
+ * their documents as JSON text written once when queued (jsonw.h): no
+ * jansson tree to build, and nothing left to serialise on the writer
+ * thread, whose time is the executor's commit rate.
+ */
 struct xop {
 	enum xop_kind kind;
-	json_t *v; /* the op's fields (owned) */
+	json_t *v; /* the op's fields (owned); NULL for events and progress */
+	char *
+	    text; /* event: its data; progress, terminal status: the run's output (owned, may be NULL) */
+	char type[40]; /* event: its type */
+	int steps; /* progress: steps completed */
+	int consume; /* progress: resume_input consumed */
 	struct xop *next;
 };
 
@@ -73,8 +86,7 @@ struct xrun {
 	int approval_required;
 	struct xrun_limits limits;
 	struct xrun_retry retry;
-	char base_url[2049];
-	char api_key[4097];
+	struct xrun_endpoint *ep; /* model endpoint and key; NULL: none (scripted) */
 
 	/* durable state, as loaded and as committed since */
 	json_t *history; /* provider-neutral messages (llm.h) */
@@ -127,16 +139,40 @@ struct xrun {
 	int commit_pending; /* a step waits for these to commit */
 	int fenced; /* a write found someone else's lease: drop */
 	int failed_flushes;
-	int flushing; /* ops of this run are with the writer thread (writer.c) */
+	int lane; /* the writer lane of its session (writer.c) */
+	int flushing; /* ops of this run are with its writer thread (writer.c) */
 	int dropped; /* dropped while flushing: freed when the writer is done */
 
-	struct xrun *next; /* the executor's list */
+	struct xrun *next, *prev; /* the executor's list (O(1) drop) */
+	int held; /* on that list */
 };
+
+/*
+ * Where a model call goes. Apart from the run: 6 KiB in every run made each
+ * run a large allocation (malloc consolidates its free lists for every
+ * one), and scripted runs need none.
+ */
+struct xrun_endpoint {
+	char base_url[2049];
+	char api_key[4097];
+};
+
+/* The run's endpoint, made empty on first use; NULL when out of memory. */
+struct xrun_endpoint *xrun_endpoint(struct xrun *r);
 
 /* Queues an op (steals v, even on failure). */
 void xrun_op(struct xrun *r, enum xop_kind kind, json_t *v);
-/* Queues an event. data is stolen; dedup may be NULL. */
-void xrun_event(struct xrun *r, const char *type, json_t *data, const char *dedup);
+/* Queues an event. data is stolen. */
+void xrun_event(struct xrun *r, const char *type, json_t *data);
+/* Queues an event whose data is JSON text (stolen; NULL: nothing is queued). */
+void xrun_event_text(struct xrun *r, const char *type, char *text);
+/*
+ * Queues progress: the partial or final answer (response, n bytes; NULL:
+ * unchanged), steps completed, and whether resume_input was consumed.
+ */
+void xrun_progress(struct xrun *r, const char *response, size_t n, int steps, int consume);
+/* w's bytes as a NUL-terminated heap string (the caller frees), or NULL when w failed. */
+char *xrun_jw_text(struct jw *w);
 void xrun_ops_clear(struct xrun *r);
 /* Frees a detached list of ops. */
 void xop_list_free(struct xop *ops);

@@ -535,6 +535,11 @@ def bench_execute():
                "AGENTRUN_EXECUTOR_WORKSPACE_CONCURRENCY": str(cap)}
         if os.environ.get("BENCH_PROFILE") == "callgrind":
             env["BENCH_WRAP"] = "callgrind"
+        if os.environ.get("BENCH_EXEC_WRITERS"):
+            env["AGENTRUN_EXECUTOR_WRITERS"] = os.environ["BENCH_EXEC_WRITERS"]
+        if os.environ.get("BENCH_EXEC_DEBUG") == "1":
+            # Claims and commits with their sizes and times, in log/executor.log.
+            env["AGENTRUN_LOG_LEVEL"] = "debug"
         slow_path = None
         if os.environ.get("BENCH_SLOWLOG") == "1":
             slow_path = os.path.join(s.log_dir, "slow-execute.log")

@@ -198,3 +198,31 @@ def test_workspace_at_its_limit_does_not_hide_other_workspaces(stack, ws_a, ws_b
     finally:
         for run_id in flood:
             api_a.post("/api/v1/runs/%s/cancel" % run_id)
+
+
+def test_writer_lanes_of_two_executors_keep_usage_exact(stack, ws_a):
+    """Each executor commits through executor.writers (2) lanes, each with its
+    own transactions; the lanes of both executors add to the same usage_daily
+    rows. Nothing may be lost or counted twice: the rollups sum to exactly
+    the model calls recorded, and every session's event log is gapless."""
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": "counted once"}])
+    with ExtraExecutor(stack, "second"):
+        # One session per run: the sessions spread over every lane.
+        ids = [start(api, agent, prompt="prompt number %d %s" % (i, "x" * (i % 7)))
+               for i in range(300)]
+        wait_all(api, ids, "completed", timeout=180)
+    calls = stack.sql("SELECT COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), "
+                      "SUM(cost_nusd) FROM llm_calls WHERE agent_id = '%s'" % agent)
+    usage = stack.sql("SELECT SUM(calls), SUM(prompt_tokens), SUM(completion_tokens), "
+                      "SUM(cost_nusd), SUM(runs) FROM usage_daily WHERE agent_id = '%s'"
+                      % agent)
+    assert calls[0][0] == "300"
+    assert usage[0][:4] == calls[0], (usage, calls)
+    assert usage[0][4] == "300"
+    gaps = stack.sql("SELECT s.id, s.last_seq, COUNT(e.seq), MAX(e.seq) FROM sessions s "
+                     "JOIN runs r ON r.session_id = s.id "
+                     "JOIN events e ON e.session_id = s.id "
+                     "WHERE r.agent_id = '%s' GROUP BY s.id, s.last_seq "
+                     "HAVING COUNT(e.seq) <> s.last_seq OR MAX(e.seq) <> s.last_seq" % agent)
+    assert gaps == [], gaps[:5]

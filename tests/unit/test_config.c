@@ -123,6 +123,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.executor_workspace_concurrency, 64);
 	assert_int_equal(cfg.executor_lease_s, 30);
 	assert_int_equal(cfg.executor_poll_ms, 500);
+	assert_int_equal(cfg.executor_writers, 2);
 	assert_string_equal(cfg.doorbell_executor, "/run/agentrun/executor.bell");
 	assert_string_equal(cfg.doorbell_stream, "/run/agentrun/stream.bell");
 	assert_string_equal(cfg.security_master_key, "");
@@ -267,6 +268,14 @@ test_bad_int(void **state)
 	assert_int_equal(config_set(&cfg, "api", "key_cache_ms", "1001", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "api.key_cache_ms"));
 	assert_int_equal(cfg.api_key_cache_ms, 1000);
+	/* Writer lanes: 1 to WRITER_LANES_MAX (8) threads and connections. */
+	assert_int_equal(config_set(&cfg, "executor", "writers", "1", err, sizeof(err)), 0);
+	assert_int_equal(cfg.executor_writers, 1);
+	assert_int_equal(config_set(&cfg, "executor", "writers", "8", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&cfg, "executor", "writers", "0", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&cfg, "executor", "writers", "9", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "executor.writers"));
+	assert_int_equal(cfg.executor_writers, 8);
 }
 
 static void
