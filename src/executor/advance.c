@@ -30,6 +30,9 @@
 
 #define ADV_OUTPUT_MAX (4 * 1024 * 1024)
 
+/* How often a streaming run's partial output is stored on its row (API.md §2: "so far"). */
+#define ADV_PARTIAL_OUTPUT_MS 1000
+
 static int64_t
 adv_unix_ms(void)
 {
@@ -170,8 +173,18 @@ advance_flush_deltas(struct xrun *r)
 		adv_content_event(
 		    r, "message.delta", NULL, r->out + r->delta_from, r->outlen - r->delta_from);
 		r->delta_from = r->outlen;
-		/* The partial answer is readable on the run while it streams. */
-		xrun_progress(r, r->out, r->outlen, 0, 0);
+		/*
+		 * The partial answer is readable on the run while it streams,
+		 * refreshed at most every ADV_PARTIAL_OUTPUT_MS: each refresh
+		 * rewrites the whole text so far (and the run row's checks), so
+		 * at every flush a long answer cost its run O(length²) bytes
+		 * written. Live text is what the deltas are for; the final text
+		 * is written with the step.
+		 */
+		if (loop_now_ms() - r->output_written_ms >= ADV_PARTIAL_OUTPUT_MS) {
+			r->output_written_ms = loop_now_ms();
+			xrun_progress(r, r->out, r->outlen, 0, 0);
+		}
 	}
 }
 

@@ -593,6 +593,22 @@ out:
 	return rc;
 }
 
+/*
+ * Whether the batch changes the run row. A streaming run's commits are
+ * mostly deltas, events only: its row is left alone then (its partial
+ * output is refreshed at most once a second, advance.c).
+ */
+static int
+wb_run_changed(const struct wb_run *w)
+{
+	if (w->start || w->consume || w->mode != 0 || w->steps != 0 || w->output != NULL)
+		return 1;
+	for (size_t k = 0; k < 5; k++)
+		if (w->tot[k] != 0)
+			return 1;
+	return 0;
+}
+
 static int
 wb_write_runs(struct db *db, struct wb *b)
 {
@@ -604,7 +620,7 @@ wb_write_runs(struct db *db, struct wb *b)
 		const struct wb_run *w = &b->runs[i];
 		struct db_param p[18];
 
-		if (!w->locked)
+		if (!w->locked || !wb_run_changed(w))
 			continue;
 		p[0] = dbp_str(w->r->id);
 		p[1] = DBP_INT(w->start);

@@ -110,6 +110,7 @@ struct xrun {
 	int started; /* run.started queued for this pick-up */
 	struct loop_timer *deadline_timer;
 	uint64_t step_started_ms;
+	uint64_t output_written_ms; /* partial output last queued (advance.c) */
 	struct loop_timer *timer;
 	CURL *easy;
 	struct curl_slist *headers;

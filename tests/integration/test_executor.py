@@ -14,6 +14,33 @@ def tokens(s):
     return math.ceil(len(s.encode("utf-8")) / 4)
 
 
+def test_streaming_run_shows_its_partial_output(ws_a):
+    """API.md §2: while running, output holds what has been produced so far.
+    The executor refreshes it at most once a second (docs/operations.md), so
+    a 4-second answer is seen partial, growing, and then whole."""
+    api = ws_a.api()
+    text = " ".join("word%d" % i for i in range(40))
+    agent = script_agent(api, [{"content": text}], chunk_ms=100)
+    run_id = start(api, agent)
+    seen = []
+    deadline = time.monotonic() + 30
+    run = None
+    while time.monotonic() < deadline:
+        run = api.get("/api/v1/runs/" + run_id).json()
+        if run["status"] == "completed":
+            break
+        if run["status"] == "running" and run["output"] is not None:
+            seen.append(run["output"]["response"])
+        time.sleep(0.1)
+    assert run["status"] == "completed" and run["output"] == {"response": text}
+    partial = [p for p in seen if p and p != text]
+    assert partial, seen
+    assert all(text.startswith(p) for p in partial), partial
+    assert [len(p) for p in partial] == sorted(len(p) for p in partial)
+    # Refreshed as it streams (about once a second), not once at the end.
+    assert len(set(partial)) >= 2, partial
+
+
 def test_echo_run_completes_with_events_and_cost(stack, ws_a):
     api = ws_a.api()
     agent = new_agent(api, system_prompt="sys")
