@@ -13,8 +13,8 @@ dbrows_sql(struct dbrows_template *tpl, size_t k)
 		slot++;
 	if (slot == DBROWS_SIZES)
 		return NULL;
-	if (tpl->sql[slot] != NULL)
-		return tpl->sql[slot];
+	if ((sql = __atomic_load_n(&tpl->sql[slot], __ATOMIC_ACQUIRE)) != NULL)
+		return sql;
 	hl = strlen(tpl->head);
 	rl = strlen(tpl->row);
 	sl = strlen(tpl->sep);
@@ -34,8 +34,21 @@ dbrows_sql(struct dbrows_template *tpl, size_t k)
 	}
 	memcpy(o, tpl->tail, tl);
 	o[tl] = '\0';
-	/* Kept for the life of the process: the connection caches it by address. */
-	tpl->sql[slot] = sql;
+	/*
+	 * Kept for the life of the process: each connection caches its prepared
+	 * statement by this address. Templates are shared by the executor's
+	 * writer threads: the first text published wins, a loser's (the same
+	 * bytes) is freed.
+	 */
+	{
+		char *none = NULL;
+
+		if (!__atomic_compare_exchange_n(
+			&tpl->sql[slot], &none, sql, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			free(sql);
+			return none;
+		}
+	}
 	return sql;
 }
 

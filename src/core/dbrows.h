@@ -33,7 +33,7 @@ struct dbrows_template {
 	const char *tail;
 	size_t nhead;
 	size_t ncols;
-	char *sql[DBROWS_SIZES]; /* built on first use, kept for the process */
+	char *sql[DBROWS_SIZES]; /* built on first use, kept for the process; set atomically */
 };
 
 #define DBROWS_TEMPLATE(h, r, s, t, nh, nc)     \

@@ -3,6 +3,7 @@
  * each chunk binds, and merged results. db_query is replaced (--wrap) by a
  * recorder that answers each SELECT chunk with its bound ids as rows.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -251,6 +252,59 @@ test_empty_and_failure(void **state)
 	}
 }
 
+/* Threads building the same template's texts at once (the executor's writer lanes). */
+#define RACERS 4
+
+struct racer {
+	struct dbrows_template *t;
+	pthread_barrier_t *go;
+	const char *got[DBROWS_SIZES];
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->go);
+	for (size_t i = 0; i < DBROWS_SIZES; i++)
+		r->got[i] = dbrows_sql(r->t, (size_t)1 << i);
+	return NULL;
+}
+
+static void
+test_threads_share_one_text(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		struct dbrows_template t =
+		    DBROWS_TEMPLATE("INSERT INTO x (a) VALUES ", "(?)", ", ", "", 0, 1);
+		struct racer rs[RACERS];
+		pthread_t th[RACERS];
+		pthread_barrier_t go;
+
+		pthread_barrier_init(&go, NULL, RACERS);
+		for (int k = 0; k < RACERS; k++) {
+			rs[k] = (struct racer){ &t, &go, { NULL } };
+			assert_int_equal(pthread_create(&th[k], NULL, race, &rs[k]), 0);
+		}
+		for (int k = 0; k < RACERS; k++)
+			pthread_join(th[k], NULL);
+		pthread_barrier_destroy(&go);
+		/*
+		 * Every thread got the one published text (a connection caches
+		 * its statement by address), and the losers' copies were freed
+		 * (LeakSanitizer checks that under ./scripts/test).
+		 */
+		for (size_t i = 0; i < DBROWS_SIZES; i++) {
+			assert_non_null(t.sql[i]);
+			for (int k = 0; k < RACERS; k++)
+				assert_ptr_equal(rs[k].got[i], t.sql[i]);
+			free(t.sql[i]);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -260,6 +314,7 @@ main(void)
 		cmocka_unit_test_setup(test_chunks_cut_at_byte_cap, reset),
 		cmocka_unit_test_setup(test_query_merges_chunks_and_keep_frees, reset),
 		cmocka_unit_test_setup(test_empty_and_failure, reset),
+		cmocka_unit_test(test_threads_share_one_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
