@@ -339,7 +339,7 @@ runs_input(struct db *db, struct evlog_batch *b, struct run_state *st, const cha
 	if (db_query(db, runs_sql_input, p, 2, NULL) == -1)
 		return RUNOPS_ERROR;
 	data = json_pack("{s:s}", "content", content);
-	rc = evlog_add(db, b, st->id, "input.received", data, NULL, NULL);
+	rc = evlog_add(db, b, st->id, "input.received", data, NULL);
 	json_decref(data);
 	return rc == 0 ? RUNOPS_DONE : RUNOPS_ERROR;
 }
@@ -359,7 +359,7 @@ runs_approve(
 		return RUNOPS_ERROR;
 	data = json_pack("{s:s, s:o}", "by", by, "comment",
 	    comment != NULL ? json_string(comment) : json_null());
-	rc = evlog_add(db, b, st->id, "run.approved", data, NULL, NULL);
+	rc = evlog_add(db, b, st->id, "run.approved", data, NULL);
 	json_decref(data);
 	return rc == 0 ? RUNOPS_DONE : RUNOPS_ERROR;
 }
@@ -379,7 +379,7 @@ runs_reject(struct db *db, struct evlog_batch *b, struct run_state *st, const ch
 	if ((data = runops_totals(st)) == NULL)
 		return RUNOPS_ERROR;
 	json_object_set_new(data, "comment", comment != NULL ? json_string(comment) : json_null());
-	rc = evlog_add(db, b, st->id, "run.rejected", data, NULL, NULL);
+	rc = evlog_add(db, b, st->id, "run.rejected", data, NULL);
 	json_decref(data);
 	if (rc == -1 || runops_release(db, b, st->id, NULL) == -1)
 		return RUNOPS_ERROR;

@@ -526,7 +526,7 @@ turn:
 	if (db_query(db, rc_sql_message_insert, p, 5, NULL) == -1)
 		return -1;
 	data = json_pack("{s:s, s:b}", "status", "pending", "queued", queued);
-	rc = evlog_add(db, &b, t->run_id, "run.created", data, NULL, NULL);
+	rc = evlog_add(db, &b, t->run_id, "run.created", data, NULL);
 	json_decref(data);
 	if (rc == -1 || evlog_finish(db, &b) == -1)
 		return -1;

@@ -9,8 +9,8 @@
 static const char evlog_sql_lock[] = "SELECT last_seq, status, active_run_id FROM sessions"
 				     " WHERE workspace_id = ? AND id = ? FOR UPDATE";
 static const char evlog_sql_insert[] =
-    "INSERT IGNORE INTO events (session_id, seq, workspace_id, run_id, type, data, dedup_key,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3))";
+    "INSERT IGNORE INTO events (session_id, seq, workspace_id, run_id, type, data, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, NOW(3))";
 static const char evlog_sql_finish[] =
     "UPDATE sessions SET last_seq = ?, updated_at = NOW(3) WHERE id = ?";
 
@@ -52,9 +52,9 @@ evlog_begin_new(
 
 int
 evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *type,
-    const json_t *data, const char *dedup_key, long long *seq_out)
+    const json_t *data, long long *seq_out)
 {
-	struct db_param p[7];
+	struct db_param p[6];
 	char *text;
 	int rc;
 
@@ -66,12 +66,11 @@ evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *
 	p[3] = dbp_str(run_id);
 	p[4] = dbp_str(type);
 	p[5] = dbp_str(text);
-	p[6] = dbp_str(dedup_key);
-	rc = db_query(db, evlog_sql_insert, p, 7, NULL);
+	rc = db_query(db, evlog_sql_insert, p, 6, NULL);
 	free(text);
 	if (rc == -1)
 		return -1;
-	/* INSERT IGNORE: 0 rows means the dedup key was already written. */
+	/* INSERT IGNORE: 0 rows means the seq was taken (not under the session lock). */
 	if (db_affected(db) == 1) {
 		if (seq_out != NULL)
 			*seq_out = b->next_seq;

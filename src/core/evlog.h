@@ -45,12 +45,13 @@ void evlog_begin_new(
     struct evlog_batch *b, const char *workspace_id, const char *session_id, long long reserved);
 
 /*
- * Appends one event. data is borrowed. dedup_key (may be NULL) makes a
- * retried write a no-op: *seq_out (may be NULL) then receives 0.
- * Returns 0 or -1.
+ * Appends one event. data is borrowed. *seq_out (may be NULL) receives its
+ * seq, or 0 when the row was not inserted. Each write is made once by its
+ * caller's transaction (the session lock): events carry no dedup key
+ * (0009_events_dedup_index.sql). Returns 0 or -1.
  */
 int evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *type,
-    const json_t *data, const char *dedup_key, long long *seq_out);
+    const json_t *data, long long *seq_out);
 
 /* Stores the new last_seq (when anything was added). 0 or -1. */
 int evlog_finish(struct db *db, struct evlog_batch *b);

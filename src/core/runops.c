@@ -87,7 +87,7 @@ runops_cancel(struct db *db, struct evlog_batch *b, struct run_state *st, const 
 		if (db_query(db, runops_sql_cancel_request, &p, 1, NULL) == -1)
 			return RUNOPS_ERROR;
 		data = json_pack("{s:s}", "by", by != NULL ? by : "");
-		rc = evlog_add(db, b, st->id, "run.cancel_requested", data, NULL, NULL);
+		rc = evlog_add(db, b, st->id, "run.cancel_requested", data, NULL);
 		json_decref(data);
 		st->cancel_requested = 1;
 		return rc == 0 ? RUNOPS_DONE : RUNOPS_ERROR;
@@ -95,7 +95,7 @@ runops_cancel(struct db *db, struct evlog_batch *b, struct run_state *st, const 
 	if (db_query(db, runops_sql_cancel_now, &p, 1, NULL) == -1)
 		return RUNOPS_ERROR;
 	data = runops_totals(st);
-	rc = evlog_add(db, b, st->id, "run.cancelled", data, NULL, NULL);
+	rc = evlog_add(db, b, st->id, "run.cancelled", data, NULL);
 	json_decref(data);
 	if (rc == -1 || runops_release(db, b, st->id, NULL) == -1)
 		return RUNOPS_ERROR;

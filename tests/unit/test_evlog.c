@@ -70,7 +70,7 @@ test_new_session_first_event_needs_no_session_write(void **state)
 	assert_string_equal(b.session_id, "session-1");
 	assert_true(b.session_open);
 	assert_string_equal(b.active_run_id, "");
-	assert_int_equal(evlog_add(NULL, &b, "run-1", "run.created", data, NULL, &seq), 0);
+	assert_int_equal(evlog_add(NULL, &b, "run-1", "run.created", data, &seq), 0);
 	assert_int_equal(seq, 1);
 	assert_int_equal(last_int, 1);
 	assert_non_null(strstr(last_sql, "INSERT IGNORE INTO events"));
@@ -87,8 +87,8 @@ test_new_session_more_events_than_reserved(void **state)
 
 	(void)state;
 	evlog_begin_new(&b, "ws-1", "session-1", 1);
-	assert_int_equal(evlog_add(NULL, &b, "run-1", "a", data, NULL, NULL), 0);
-	assert_int_equal(evlog_add(NULL, &b, "run-1", "b", data, NULL, NULL), 0);
+	assert_int_equal(evlog_add(NULL, &b, "run-1", "a", data, NULL), 0);
+	assert_int_equal(evlog_add(NULL, &b, "run-1", "b", data, NULL), 0);
 	assert_int_equal(last_int, 2);
 	assert_int_equal(evlog_finish(NULL, &b), 0);
 	assert_int_equal(nqueries, 3);
