@@ -78,25 +78,12 @@ static void
 adv_finish(struct xrun *r, const char *status, const char *code, const char *message)
 {
 	const char *reply = adv_last_reply(r);
+	char *output = xrun_response_doc(reply, strlen(reply));
 	struct jw w;
 	json_t *st;
 	char type[32];
 
 	advance_flush_deltas(r);
-	st = json_pack("{s:s, s:b}", "status", status, "terminal", 1);
-	if (code != NULL) {
-		json_object_set_new(st, "error_code", json_string(code));
-		json_object_set_new(st, "error_message", json_string(message));
-	}
-	/* The run's output, as the status op's text: written as is. */
-	xrun_op(r, XOP_STATUS, st);
-	if (r->ops_tail != NULL && r->ops_tail->v == st) {
-		jw_init(&w, NULL, 0, (size_t)-1);
-		jw_lit(&w, "{\"response\":");
-		jw_str(&w, reply);
-		jw_lit(&w, "}");
-		r->ops_tail->text = xrun_jw_text(&w);
-	}
 	jw_init(&w, NULL, 0, (size_t)-1);
 	jw_lit(&w, "{");
 	adv_totals(&w, r);
@@ -106,12 +93,23 @@ adv_finish(struct xrun *r, const char *status, const char *code, const char *mes
 		jw_lit(&w, ",\"message\":");
 		jw_str(&w, message);
 		jw_lit(&w, "}");
-	} else {
-		jw_lit(&w, ",\"output\":{\"response\":");
-		jw_str(&w, reply);
-		jw_lit(&w, "}");
+	} else if (output != NULL) {
+		jw_lit(&w, ",\"output\":");
+		jw_raw(&w, output, strlen(output));
 	}
 	jw_lit(&w, "}");
+	st = json_pack("{s:s, s:b}", "status", status, "terminal", 1);
+	if (code != NULL) {
+		json_object_set_new(st, "error_code", json_string(code));
+		json_object_set_new(st, "error_message", json_string(message));
+	}
+	xrun_op(r, XOP_STATUS, st);
+	/* The run's output, as the status op's text: written as is. */
+	if (r->ops_tail != NULL && r->ops_tail->v == st) {
+		r->ops_tail->text = output;
+		output = NULL;
+	}
+	free(output);
 	snprintf(type, sizeof(type), "run.%s", status);
 	xrun_event_text(r, type, xrun_jw_text(&w));
 	r->phase = XR_DONE;

@@ -7,14 +7,21 @@
 
 #include <sodium.h>
 
-static void
-xrun_op_append(struct xrun *r, struct xop *op)
+/* A new op of the given kind at the end of r's queue, or NULL when out of memory. */
+static struct xop *
+xrun_op_new(struct xrun *r, enum xop_kind kind)
 {
+	struct xop *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->kind = kind;
 	if (r->ops_tail != NULL)
 		r->ops_tail->next = op;
 	else
 		r->ops = op;
 	r->ops_tail = op;
+	return op;
 }
 
 void
@@ -24,13 +31,11 @@ xrun_op(struct xrun *r, enum xop_kind kind, json_t *v)
 
 	if (v == NULL)
 		return;
-	if ((op = calloc(1, sizeof(*op))) == NULL) {
+	if ((op = xrun_op_new(r, kind)) == NULL) {
 		json_decref(v);
 		return;
 	}
-	op->kind = kind;
 	op->v = v;
-	xrun_op_append(r, op);
 }
 
 char *
@@ -58,14 +63,12 @@ xrun_event_text(struct xrun *r, const char *type, char *text)
 
 	if (text == NULL)
 		return;
-	if ((op = calloc(1, sizeof(*op))) == NULL) {
+	if ((op = xrun_op_new(r, XOP_EVENT)) == NULL) {
 		free(text);
 		return;
 	}
-	op->kind = XOP_EVENT;
 	op->text = text;
 	snprintf(op->type, sizeof(op->type), "%s", type);
-	xrun_op_append(r, op);
 }
 
 void
@@ -78,29 +81,33 @@ xrun_event(struct xrun *r, const char *type, json_t *data)
 	xrun_event_text(r, type, text);
 }
 
+char *
+xrun_response_doc(const char *text, size_t n)
+{
+	struct jw w;
+
+	jw_init(&w, NULL, 0, (size_t)-1);
+	jw_lit(&w, "{\"response\":");
+	jw_strn(&w, text, n);
+	jw_lit(&w, "}");
+	return xrun_jw_text(&w);
+}
+
 void
 xrun_progress(struct xrun *r, const char *response, size_t n, int steps, int consume)
 {
-	struct xop *op = calloc(1, sizeof(*op));
+	char *doc = NULL;
+	struct xop *op;
 
-	if (op == NULL)
+	if (response != NULL && (doc = xrun_response_doc(response, n)) == NULL)
 		return;
-	if (response != NULL) {
-		struct jw w;
-
-		jw_init(&w, NULL, 0, (size_t)-1);
-		jw_lit(&w, "{\"response\":");
-		jw_strn(&w, response, n);
-		jw_lit(&w, "}");
-		if ((op->text = xrun_jw_text(&w)) == NULL) {
-			free(op);
-			return;
-		}
+	if ((op = xrun_op_new(r, XOP_PROGRESS)) == NULL) {
+		free(doc);
+		return;
 	}
-	op->kind = XOP_PROGRESS;
+	op->text = doc;
 	op->steps = steps;
 	op->consume = consume;
-	xrun_op_append(r, op);
 }
 
 void

@@ -172,6 +172,8 @@ void xrun_event_text(struct xrun *r, const char *type, char *text);
  * unchanged), steps completed, and whether resume_input was consumed.
  */
 void xrun_progress(struct xrun *r, const char *response, size_t n, int steps, int consume);
+/* {"response":<text>} (n bytes), the run's output document, on the heap; NULL on failure. */
+char *xrun_response_doc(const char *text, size_t n);
 /* w's bytes as a NUL-terminated heap string (the caller frees), or NULL when w failed. */
 char *xrun_jw_text(struct jw *w);
 void xrun_ops_clear(struct xrun *r);
