@@ -226,3 +226,18 @@ def test_writer_lanes_of_two_executors_keep_usage_exact(stack, ws_a):
                      "WHERE r.agent_id = '%s' GROUP BY s.id, s.last_seq "
                      "HAVING COUNT(e.seq) <> s.last_seq OR MAX(e.seq) <> s.last_seq" % agent)
     assert gaps == [], gaps[:5]
+
+
+def test_room_freed_by_ended_runs_is_claimed_at_once(stack, ws_a, executor_paused):
+    """An executor claims again as soon as runs it held end, not at its next
+    poll: with capacity 1, a poll interval of a minute and no doorbell (an
+    extra executor has its own, which the API does not ring), eight instant
+    runs still finish one after another within seconds."""
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": "next please"}])
+    ids = [start(api, agent, prompt="q%d" % i) for i in range(8)]
+    env = {"AGENTRUN_EXECUTOR_CAPACITY": "1", "AGENTRUN_EXECUTOR_POLL_MS": "60000"}
+    t0 = time.monotonic()
+    with ExtraExecutor(stack, "one-at-a-time", env=env):
+        wait_all(api, ids, "completed", timeout=45)
+    assert time.monotonic() - t0 < 30
