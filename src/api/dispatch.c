@@ -10,9 +10,15 @@
 int
 api_db_failure(struct request_ctx *ctx, const char *what)
 {
-	log_warnx("msg=\"database error\" op=%s errno=%u request_id=%s", what,
-	    db_last_errno(ctx->db), ctx->req->request_id);
-	if (db_last_err(ctx->db) == DB_ERR_RETRY)
+	return api_db_failure_of(ctx, what, db_last_err(ctx->db), db_last_errno(ctx->db));
+}
+
+int
+api_db_failure_of(struct request_ctx *ctx, const char *what, int err, unsigned int err_no)
+{
+	log_warnx("msg=\"database error\" op=%s errno=%u request_id=%s", what, err_no,
+	    ctx->req->request_id);
+	if (err == DB_ERR_RETRY)
 		return http_send_error_h(ctx->req, 503, ERR_INTERNAL, "Retry-After: 1\r\n", NULL,
 		    "the database is unavailable, try again");
 	return http_send_error(ctx->req, 500, ERR_INTERNAL, NULL, "internal error");

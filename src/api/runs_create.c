@@ -19,8 +19,10 @@
  *
  * The common case, a new session without an Idempotency-Key, is one round
  * trip: rc_create_new() calls the procedure run_create_new
- * (sql/migrations/0005_run_create.sql), which does what rc_txn() does for a
- * new session, in its own transaction. For a run from an agent_id alone the
+ * (sql/migrations/0008_run_create_verify.sql), which does what rc_txn() does
+ * for a new session, in its own transaction; under load, the worker's
+ * batching thread writes the same rows for many such creates in one
+ * transaction (createnew.c). For a run from an agent_id alone the
  * agent version is even taken from the worker's cache and verified by the
  * procedure (rc_may_guess()). Every other case runs rc_txn() in db_txn().
  * Keep the two in step: the integration tests compare each entry point's
@@ -44,6 +46,7 @@
 #include "agentref.h"
 #include "api.h"
 #include "byok.h"
+#include "createnew.h"
 #include "handlers.h"
 #include "params.h"
 #include "runview.h"
@@ -75,55 +78,13 @@ static const char rc_sql_run_insert[] =
     " created_by_user_id, created_by_key_id, idempotency_key, multitask, queued,"
     " runnable_at, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))"
-    /*
-     * The Run object's columns in RUNVIEW_COLUMNS order (runview.h), read
-     * from the row as inserted: runview_run() builds the response from them
-     * exactly as GET /api/v1/runs/{id} would from its SELECT.
-     */
-    " RETURNING id, workspace_id, agent_id, agent_version, agent_version_id, session_id,"
-    " parent_run_id, experiment_id, experiment_candidate_id, route_id, persona_id, model,"
-    " status, cancel_requested, error_code, error_message, input, output, metadata,"
-    " prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd, steps,"
-    " attempts, trace_id, telemetry_span_id, created_by_user_id,"
-    " (SELECT u.name FROM users u WHERE u.id = runs.created_by_user_id),"
-    " (SELECT u.email FROM users u WHERE u.id = runs.created_by_user_id),"
-    " created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, provider,"
-    " ended_at, TIMESTAMPDIFF(MICROSECOND, started_at, COALESCE(ended_at, NOW(3))) DIV 1000";
+    " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))" RUNVIEW_RETURNING;
 static const char rc_sql_message_insert[] =
     "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
     " VALUES (?, ?, ?, ?, 'user', ?, NOW(3))";
-/*
- * Each run counts once, on its creation day, for billing and usage reports:
- * in the key's slot 0 row unless another transaction holds it right now (no
- * wait: error 1205 at once, and only this statement is rolled back), else
- * in this worker's own slot (0004_usage_slots.sql).
- */
-static const char rc_sql_usage_run[] =
-    "SET STATEMENT innodb_lock_wait_timeout = 0 FOR"
-    " INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, runs,"
-    " calls, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd)"
-    " VALUES (?, UTC_DATE(), ?, ?, ?, ?, 1, 0, 0, 0, 0, 0, 0)"
-    " ON DUPLICATE KEY UPDATE runs = runs + 1";
-static const char rc_sql_usage_run_slot[] =
-    "INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model, slot,"
-    " runs, calls, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens,"
-    " cost_nusd) VALUES (?, UTC_DATE(), ?, ?, ?, ?, ?, 1, 0, 0, 0, 0, 0, 0)"
-    " ON DUPLICATE KEY UPDATE runs = runs + 1";
-#define RC_ER_LOCK_WAIT_TIMEOUT 1205 /* MariaDB's ER_LOCK_WAIT_TIMEOUT */
 /* How long a worker keeps to its own slot of a key after finding slot 0 locked. */
 #define RC_USAGE_SPREAD_NS 1000000000LL
 #define RC_USAGE_SPREAD_KEYS 16 /* keys remembered per worker */
-/*
- * The new-session case of rc_txn() in one round trip: the procedure of
- * 0005_run_create.sql runs the same statements in its own transaction and
- * answers the Run's columns (RUNVIEW_COLUMNS order), then the usage slot.
- */
-static const char rc_sql_create_new[] =
-    "CALL run_create_new(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " ?, ?, ?)";
-#define RC_CREATE_NEW_SLOT_COL 40 /* after the Run's columns */
-#define RC_ER_SIGNAL 1644 /* run_create_new: the guessed version is not the active one */
 static const char rc_sql_parent[] = "SELECT 1 FROM runs WHERE workspace_id = ? AND id = ?";
 static const char rc_sql_session_version[] =
     "SELECT agent_version_id, status FROM sessions WHERE workspace_id = ? AND id = ?";
@@ -168,6 +129,8 @@ struct run_txn {
 	int replay; /* an idempotent replay of run_id */
 	int idem_status; /* its status code */
 	struct db_result *view; /* the inserted run's columns (not on a replay) */
+	enum db_err fail_err; /* set when the failure was on the batching thread's connection */
+	unsigned int fail_errno;
 };
 
 /* Transaction outcomes other than 0 / -1 (application refusals). */
@@ -258,14 +221,7 @@ rc_usage_key(const char *const parts[5])
 	return h;
 }
 
-/* The usage_daily slot of this worker (1-255): its own unless pids collide. */
-static long long
-rc_own_slot(void)
-{
-	return 1 + getpid() % 255;
-}
-
-/* Recently contended rollup keys, per process (a worker serves one request at a time). */
+/* Recently contended rollup keys, per process (handlers run one at a time: worker.c). */
 static struct {
 	unsigned long long key;
 	long long until;
@@ -311,31 +267,18 @@ rc_usage(struct db *db, struct run_txn *t)
 {
 	struct request_ctx *ctx = t->ctx;
 	unsigned long long key = rc_usage_key_of(t);
-	struct db_param p[6];
+	const char *parts[5] = { ctx->auth.workspace_id, t->av.agent_id, ctx->auth.user_id,
+		t->provider, t->model };
+	int try0 = !rc_spread_get(key);
+	long long slot = createnew_usage(db, parts, 1, try0);
 
-	p[0] = dbp_str(ctx->auth.workspace_id);
-	p[1] = dbp_str(t->av.agent_id);
-	p[2] = dbp_str(ctx->auth.user_id);
-	p[3] = dbp_str(t->provider);
-	p[4] = dbp_str(t->model);
-	if (!rc_spread_get(key)) {
-		if (db_query(db, rc_sql_usage_run, p, 5, NULL) == 0)
-			return 0;
-		if (db_last_errno(db) != RC_ER_LOCK_WAIT_TIMEOUT)
-			return -1;
+	if (slot == -1)
+		return -1;
+	if (try0 && slot != 0)
 		rc_spread_set(key);
-	}
-	p[5] = DBP_INT(rc_own_slot());
-	return db_query(db, rc_sql_usage_run_slot, p, 6, NULL);
+	return 0;
 }
 
-/*
- * rc_txn() for a new session without an Idempotency-Key, in one round trip
- * (run_create_new). t->view receives the Run's columns. Retried like a
- * transaction; a retry that finds its run already there (the first call
- * committed, its answer was lost) answers that run. 0, -1, or
- * RC_AGENT_STALE when t->guessed and the guess was wrong (nothing written).
- */
 /*
  * The run's own columns, parent_run_id … created_by_key_id, in the order
  * both the run INSERT and run_create_new() take them. Fills 13 params.
@@ -363,15 +306,23 @@ rc_run_columns(const struct run_txn *t, struct db_param *p)
 	return n;
 }
 
+/*
+ * rc_txn() for a new session without an Idempotency-Key: the statements of
+ * run_create_new, alone (one CALL) or in this worker's next group commit
+ * (createnew.c). t->view receives the Run's columns. A retry that finds its
+ * run already there (an earlier attempt committed, its answer was lost)
+ * answers that run. 0, -1, or RC_AGENT_STALE when t->guessed and the guess
+ * was wrong (nothing written).
+ */
 static int
 rc_create_new(struct run_txn *t)
 {
 	struct request_ctx *ctx = t->ctx;
 	struct run_request *rr = t->rr;
+	struct createnew_job job;
 	unsigned long long key;
-	struct db_param p[26];
-	char *event;
 	json_t *data;
+	char *event;
 	size_t n = 0;
 	int rc = -1, try0;
 
@@ -385,43 +336,40 @@ rc_create_new(struct run_txn *t)
 		return -1;
 	key = rc_usage_key_of(t);
 	try0 = !rc_spread_get(key);
-	p[n++] = dbp_str(ctx->auth.workspace_id);
-	p[n++] = dbp_str(t->run_id);
-	p[n++] = dbp_str(t->session_id);
-	p[n++] = dbp_str(t->message_id);
-	p[n++] = dbp_str(t->av.agent_id);
-	p[n++] = DBP_INT(t->av.version);
-	p[n++] = dbp_str(t->av.version_id);
-	n += rc_run_columns(t, p + n);
-	p[n++] = dbp_str(rr->multitask);
-	p[n++] = dbp_str(t->user_turn);
-	p[n++] = dbp_str(event);
-	p[n++] = DBP_INT(try0);
-	p[n++] = DBP_INT(rc_own_slot());
-	p[n++] = DBP_INT(t->guessed);
-	for (int attempt = 0; attempt < RUN_CREATE_TRIES; attempt++) {
+	memset(&job, 0, sizeof(job));
+	job.p[n++] = dbp_str(ctx->auth.workspace_id);
+	job.p[n++] = dbp_str(t->run_id);
+	job.p[n++] = dbp_str(t->session_id);
+	job.p[n++] = dbp_str(t->message_id);
+	job.p[n++] = dbp_str(t->av.agent_id);
+	job.p[n++] = DBP_INT(t->av.version);
+	job.p[n++] = dbp_str(t->av.version_id);
+	n += rc_run_columns(t, job.p + n);
+	job.p[n++] = dbp_str(rr->multitask);
+	job.p[n++] = dbp_str(t->user_turn);
+	job.p[n++] = dbp_str(event);
+	job.p[n++] = DBP_INT(try0);
+	job.p[n++] = DBP_INT(createnew_own_slot());
+	job.p[n++] = DBP_INT(t->guessed);
+	if (createnew_batching())
+		createnew_submit(&job);
+	else
+		createnew_run(ctx->db, &job);
+	switch (job.out) {
+	case CN_OK:
 		db_result_free(t->view);
-		t->view = NULL;
-		if (db_query(ctx->db, rc_sql_create_new, p, n, &t->view) == 0) {
-			rc = t->view->nrows == 1 ? 0 : -1;
-			break;
-		}
-		if (t->guessed && db_last_errno(ctx->db) == RC_ER_SIGNAL) {
-			rc = RC_AGENT_STALE;
-			break;
-		}
-		/* Our ids are fresh: a duplicate is our own earlier, committed call. */
-		if (db_last_err(ctx->db) == DB_ERR_DUPLICATE) {
-			rc = runview_load(ctx, t->run_id, &t->view) == 1 ? 0 : -1;
-			break;
-		}
-		if (db_last_err(ctx->db) != DB_ERR_RETRY)
-			break;
-		log_info("msg=\"run create retry\" attempt=%d errno=%u", attempt + 1,
-		    db_last_errno(ctx->db));
+		t->view = job.view;
+		rc = 0;
+		if (try0 && job.slot != 0)
+			rc_spread_set(key);
+		break;
+	case CN_STALE: rc = t->guessed ? RC_AGENT_STALE : -1; break;
+	case CN_DUPLICATE: rc = runview_load(ctx, t->run_id, &t->view) == 1 ? 0 : -1; break;
+	case CN_FAILED:
+		t->fail_err = job.err;
+		t->fail_errno = job.err_no;
+		break;
 	}
-	if (rc == 0 && try0 && db_cell_int(t->view, 0, RC_CREATE_NEW_SLOT_COL, 0) != 0)
-		rc_spread_set(key);
 	free(event);
 	return rc;
 }
@@ -811,7 +759,12 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 		    "\"interrupt\"",
 		    t.session_id);
 		goto out;
-	default: api_db_failure(ctx, "run_create"); goto out;
+	default:
+		if (t.fail_err != DB_OK)
+			api_db_failure_of(ctx, "run_create", (int)t.fail_err, t.fail_errno);
+		else
+			api_db_failure(ctx, "run_create");
+		goto out;
 	}
 	rc = -1;
 	if (!t.replay) {

@@ -29,6 +29,22 @@ struct request_ctx;
 	" r.cancelled_at, r.updated_at, r.provider, r.ended_at,"                          \
 	" TIMESTAMPDIFF(MICROSECOND, r.started_at, COALESCE(r.ended_at, NOW(3))) DIV 1000"
 #define RUNVIEW_FROM " FROM runs r LEFT JOIN users u ON u.id = r.created_by_user_id"
+/*
+ * The same columns as the RETURNING list of an INSERT INTO runs, read from
+ * the rows as inserted: runview_run() builds a created run's response from
+ * them exactly as GET /api/v1/runs/{id} would from its SELECT.
+ */
+#define RUNVIEW_RETURNING                                                                      \
+	" RETURNING id, workspace_id, agent_id, agent_version, agent_version_id, session_id,"  \
+	" parent_run_id, experiment_id, experiment_candidate_id, route_id, persona_id, model," \
+	" status, cancel_requested, error_code, error_message, input, output, metadata,"       \
+	" prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost_nusd,"     \
+	" steps, attempts, trace_id, telemetry_span_id, created_by_user_id,"                   \
+	" (SELECT u.name FROM users u WHERE u.id = runs.created_by_user_id),"                  \
+	" (SELECT u.email FROM users u WHERE u.id = runs.created_by_user_id),"                 \
+	" created_at, started_at, completed_at, failed_at, cancelled_at, updated_at,"          \
+	" provider, ended_at,"                                                                 \
+	" TIMESTAMPDIFF(MICROSECOND, started_at, COALESCE(ended_at, NOW(3))) DIV 1000"
 
 /* Column positions in a row selected with RUNVIEW_COLUMNS. */
 enum runview_col {

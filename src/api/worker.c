@@ -3,6 +3,8 @@
  * unblocked only around accept(), so a drain never cuts a request in half:
  * the signal is delivered either before accept() (we exit) or inside it
  * (accept fails with EINTR thanks to FCGI_FAIL_ACCEPT_ON_INTR, we exit).
+ * With api.threads > 1 the child serves on that many request threads
+ * instead (reqthreads.c), with the same drain.
  */
 #include "worker.h"
 
@@ -22,6 +24,7 @@
 #include "../core/fcgi_io.h"
 #include "../core/log.h"
 #include "api.h"
+#include "reqthreads.h"
 
 static volatile sig_atomic_t worker_got_term;
 
@@ -82,6 +85,10 @@ worker_main(int listen_fd, const struct config *cfg)
 	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		fatalx("msg=\"FCGX_InitRequest failed\"");
 
+	if (cfg->api_threads > 1 &&
+	    reqthreads_run(
+		listen_fd, (size_t)cfg->api_threads, db, cfg, worker_serve, &worker_got_term) == 0)
+		worker_got_term = 1;
 	while (!worker_got_term) {
 		int rc;
 

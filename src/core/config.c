@@ -50,6 +50,8 @@ static const struct config_entry config_table[] = {
 
 	STR("api", "listen", api_listen, "/run/agentrun/api.sock"),
 	INT("api", "workers", api_workers, "0", 0, 256),
+	/* Requests each worker holds at once; > 1 lets it group-commit new-session creates. */
+	INT("api", "threads", api_threads, "16", 1, CONFIG_API_THREADS_MAX),
 	INT("api", "backlog", api_backlog, "1024", 16, 65535),
 	STR("api", "pidfile", api_pidfile, ""),
 	/* How long a worker reuses a key resolution; at most 1 s of a revocation made elsewhere. */
@@ -65,7 +67,7 @@ static const struct config_entry config_table[] = {
 	INT("executor", "workspace_concurrency", executor_workspace_concurrency, "64", 1, 100000),
 	INT("executor", "lease_s", executor_lease_s, "30", 2, 3600),
 	INT("executor", "poll_ms", executor_poll_ms, "500", 10, 60000),
-	INT("executor", "writers", executor_writers, "2", 1, 8),
+	INT("executor", "writers", executor_writers, "2", 1, CONFIG_EXECUTOR_WRITERS_MAX),
 	STR("executor", "pidfile", executor_pidfile, ""),
 
 	STR("doorbell", "executor", doorbell_executor, "/run/agentrun/executor.bell"),

@@ -10,6 +10,9 @@
 #include <stddef.h>
 
 #define CONFIG_STR_MAX 512
+/* Upper bounds of settings that size arrays in the daemons. */
+#define CONFIG_API_THREADS_MAX 64 /* api.threads: request threads per API worker */
+#define CONFIG_EXECUTOR_WRITERS_MAX 8 /* executor.writers: commit lanes */
 
 struct config {
 	char db_host[CONFIG_STR_MAX];
@@ -22,6 +25,7 @@ struct config {
 
 	char api_listen[CONFIG_STR_MAX];
 	long long api_workers;
+	long long api_threads;
 	long long api_backlog;
 	char api_pidfile[CONFIG_STR_MAX];
 	long long api_key_cache_ms;

@@ -541,3 +541,25 @@ db_result_free(struct db_result *r)
 	free(r->len);
 	free(r);
 }
+
+struct db_result *
+db_result_take_row(struct db_result *r, size_t row)
+{
+	struct db_result *one;
+	size_t nc = r->ncols;
+
+	if ((one = calloc(1, sizeof(*one))) == NULL)
+		return NULL;
+	one->ncols = nc;
+	one->cell = calloc(nc > 0 ? nc : 1, sizeof(*one->cell));
+	one->len = calloc(nc > 0 ? nc : 1, sizeof(*one->len));
+	if (one->cell == NULL || one->len == NULL) {
+		db_result_free(one);
+		return NULL;
+	}
+	memcpy(one->cell, r->cell + row * nc, nc * sizeof(*one->cell));
+	memcpy(one->len, r->len + row * nc, nc * sizeof(*one->len));
+	memset(r->cell + row * nc, 0, nc * sizeof(*r->cell));
+	one->nrows = 1;
+	return one;
+}

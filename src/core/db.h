@@ -96,5 +96,10 @@ int db_txn(struct db *db, int (*fn)(struct db *, void *), void *arg);
 const char *db_cell(const struct db_result *r, size_t row, size_t col);
 long long db_cell_int(const struct db_result *r, size_t row, size_t col, long long dflt);
 void db_result_free(struct db_result *r);
+/*
+ * Moves row of r into a new one-row result (its cells in r become NULL), so
+ * the rows of one multi-row answer can go to different owners. NULL on OOM.
+ */
+struct db_result *db_result_take_row(struct db_result *r, size_t row);
 
 #endif

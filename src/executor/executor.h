@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "../core/config.h"
 #include "../core/secretbox.h"
 
 struct config;
@@ -13,7 +14,7 @@ struct writer;
 struct xrun;
 
 /* The most commit lanes (executor.writers): one thread and connection each. */
-#define WRITER_LANES_MAX 8
+#define WRITER_LANES_MAX CONFIG_EXECUTOR_WRITERS_MAX
 
 struct executor {
 	const struct config *cfg;

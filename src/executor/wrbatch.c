@@ -74,7 +74,10 @@ static struct dbrows_template wb_t_usage = DBROWS_TEMPLATE(
  * One merged change per run row, joined from a derived table of the batch's
  * values. mode: 0 = still running, 1 = parked (waiting), 2 = terminal. Each
  * SET reads only v and the column it sets (multi-table UPDATE gives no
- * left-to-right guarantee).
+ * left-to-right guarantee). The ascii columns get their values cast to
+ * ascii_bin: a derived column whose rows mix NULL and text (a failed run
+ * beside a completed one) is utf8mb4 text that IF() refuses to mix with an
+ * ascii_bin column (error 1267), which failed the whole batch.
  */
 static struct dbrows_template wb_t_runs = DBROWS_TEMPLATE("UPDATE runs r JOIN (",
     "SELECT ? AS id, ? AS start, ? AS timeout_s, ? AS output, ? AS steps, ? AS consume,"
@@ -96,11 +99,13 @@ static struct dbrows_template wb_t_runs = DBROWS_TEMPLATE("UPDATE runs r JOIN ("
     " r.completion_tokens = r.completion_tokens + v.co,"
     " r.cost_nusd = r.cost_nusd + v.cost,"
     " r.waiting_kind = IF(v.mode = 1, v.waiting_kind, IF(v.mode = 2, NULL, r.waiting_kind)),"
-    " r.waiting_call_id = IF(v.mode = 1, v.waiting_call_id,"
+    " r.waiting_call_id = IF(v.mode = 1,"
+    " CAST(v.waiting_call_id AS CHAR CHARACTER SET ascii) COLLATE ascii_bin,"
     " IF(v.mode = 2, NULL, r.waiting_call_id)),"
     " r.waiting_prompt = IF(v.mode = 1, v.waiting_prompt,"
     " IF(v.mode = 2, NULL, r.waiting_prompt)),"
-    " r.error_code = IF(v.mode = 2, v.error_code, r.error_code),"
+    " r.error_code = IF(v.mode = 2,"
+    " CAST(v.error_code AS CHAR CHARACTER SET ascii) COLLATE ascii_bin, r.error_code),"
     " r.error_message = IF(v.mode = 2, v.error_message, r.error_message),"
     " r.ended_at = IF(v.mode = 2, NOW(3), r.ended_at),"
     " r.completed_at = IF(v.mode = 2 AND v.status = 'completed', NOW(3), r.completed_at),"

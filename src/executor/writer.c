@@ -102,8 +102,8 @@ wr_commit(struct db *db, struct wr_job *job)
 
 	if (db_txn(db, wr_txn, &all) == 0)
 		return;
-	log_warnx("msg=\"batch commit failed, retrying run by run\" runs=%zu errno=%u", job->n,
-	    db_last_errno(db));
+	log_warnx("msg=\"batch commit failed, retrying run by run\" runs=%zu errno=%u error=\"%s\"",
+	    job->n, db_last_errno(db), db_errmsg(db));
 	for (size_t i = 0; i < job->n; i++) {
 		struct wr_slice one = { &job->runs[i], 1, &job->fenced[i] };
 

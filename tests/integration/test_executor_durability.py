@@ -4,13 +4,15 @@ once, and an executor paused past its lease writes nothing when it wakes
 (ARCHITECTURE.md: claims, leases, fencing)."""
 
 import collections
+import os
 import random
 import signal
 import time
 
 import pytest
 
-from executor_helpers import ExtraExecutor, events, script_agent, start, wait_status
+from executor_helpers import (ExtraExecutor, events, new_agent, script_agent, start,
+                              wait_status)
 
 TERMINAL = {"completed", "failed", "timeout", "cancelled", "rejected"}
 
@@ -241,3 +243,30 @@ def test_room_freed_by_ended_runs_is_claimed_at_once(stack, ws_a, executor_pause
     with ExtraExecutor(stack, "one-at-a-time", env=env):
         wait_all(api, ids, "completed", timeout=45)
     assert time.monotonic() - t0 < 30
+
+
+def test_a_batch_of_failed_and_completed_runs_commits_as_one(stack, ws_a, executor_paused):
+    """A commit holding a failed run (error_code set) beside a completed one
+    (error_code NULL) is one transaction: it used to fail with MariaDB's
+    error 1267 (collations of the derived table's error_code and the
+    ascii_bin column) and fall back to a transaction per run."""
+    api = ws_a.api()
+    ok = new_agent(api)
+    bad = new_agent(api, model={"provider": "scripted", "name": "no-such-script"})
+    ids = [start(api, ok if i % 2 else bad, prompt="m%d" % i) for i in range(20)]
+    name = "mixed-batch"
+    with ExtraExecutor(stack, name):
+        deadline = time.monotonic() + 60
+        runs = {}
+        while len(runs) < len(ids) and time.monotonic() < deadline:
+            for run_id in ids:
+                run = api.get("/api/v1/runs/" + run_id).json()
+                if run["status"] in TERMINAL:
+                    runs[run_id] = run
+            time.sleep(0.2)
+    assert sorted(r["status"] for r in runs.values()) == ["completed"] * 10 + ["failed"] * 10
+    assert {r["error"]["code"] for r in runs.values() if r["status"] == "failed"} == \
+        {"PROVIDER_ERROR"}
+    with open(os.path.join(stack.dir, "log", name + ".log"), errors="replace") as f:
+        log = f.read()
+    assert "batch commit failed" not in log, log[-2000:]

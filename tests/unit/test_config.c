@@ -114,6 +114,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.db_connect_timeout_s, 5);
 	assert_string_equal(cfg.api_listen, "/run/agentrun/api.sock");
 	assert_int_equal(cfg.api_workers, 0);
+	assert_int_equal(cfg.api_threads, 16);
 	assert_int_equal(cfg.api_backlog, 1024);
 	assert_string_equal(cfg.api_pidfile, "");
 	assert_int_equal(cfg.api_key_cache_ms, 1000);
@@ -261,6 +262,13 @@ test_bad_int(void **state)
 	assert_int_equal(cfg.api_workers, 0);
 	assert_int_equal(config_set(&cfg, "api", "workers", "257", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "api.workers"));
+	/* 1 thread: no group commit of creates; at most 64 (worker.c's array). */
+	assert_int_equal(config_set(&cfg, "api", "threads", "1", err, sizeof(err)), 0);
+	assert_int_equal(cfg.api_threads, 1);
+	assert_int_equal(config_set(&cfg, "api", "threads", "64", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&cfg, "api", "threads", "0", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "api.threads"));
+	assert_int_equal(config_set(&cfg, "api", "threads", "65", err, sizeof(err)), -1);
 	/* The key cache's TTL is at most a second: the bound on a revocation made elsewhere. */
 	assert_int_equal(config_set(&cfg, "api", "key_cache_ms", "0", err, sizeof(err)), 0);
 	assert_int_equal(cfg.api_key_cache_ms, 0);
