@@ -51,28 +51,43 @@ static int rt_listening; /* a thread is in accept() (under rt_gate_mu) */
 static int rt_active; /* requests running or waiting to run a handler (under rt_gate_mu) */
 static atomic_int rt_stopping;
 
-static void
-rt_active_add(int d)
-{
-	pthread_mutex_lock(&rt_gate_mu);
-	rt_active += d;
-	pthread_cond_broadcast(&rt_gate_cv);
-	pthread_mutex_unlock(&rt_gate_mu);
-}
+/*
+ * The gate's bookkeeping wakes as few threads as it can: a request that
+ * ends does not signal (its own thread comes back to the gate at once and
+ * takes the listener's place if it is free), a request that starts waiting
+ * for a commit wakes one waiter to listen in its stead, and only stopping
+ * wakes them all. A thread per request handed over would cost a context
+ * switch or two per request, which single reads pay for and never use.
+ */
 
-/* createnew_submit(): the handler waits for its commit; others may run and be accepted. */
+/* createnew_submit(): the handler waits for its commit; another request may be accepted. */
 static void
 rt_handler_pause(void)
 {
 	pthread_mutex_unlock(&rt_serial);
-	rt_active_add(-1);
+	pthread_mutex_lock(&rt_gate_mu);
+	rt_active--;
+	if (rt_active == 0 && !rt_listening)
+		pthread_cond_signal(&rt_gate_cv);
+	pthread_mutex_unlock(&rt_gate_mu);
 }
 
 static void
 rt_handler_resume(void)
 {
-	rt_active_add(1);
+	pthread_mutex_lock(&rt_gate_mu);
+	rt_active++;
+	pthread_mutex_unlock(&rt_gate_mu);
 	pthread_mutex_lock(&rt_serial);
+}
+
+/* A request is answered; its thread goes back to the gate (no one to wake). */
+static void
+rt_request_done(void)
+{
+	pthread_mutex_lock(&rt_gate_mu);
+	rt_active--;
+	pthread_mutex_unlock(&rt_gate_mu);
 }
 
 /* Waits for the gate to open and takes the listener's place; 0, or -1 when stopping. */
@@ -92,6 +107,7 @@ rt_gate_enter(void)
 	return rc;
 }
 
+/* Leaves accept(): a request now runs (the gate stays shut), or the place is free again. */
 static void
 rt_gate_leave(int accepted)
 {
@@ -99,7 +115,8 @@ rt_gate_leave(int accepted)
 	rt_listening = 0;
 	if (accepted)
 		rt_active++;
-	pthread_cond_broadcast(&rt_gate_cv);
+	else if (rt_active == 0)
+		pthread_cond_signal(&rt_gate_cv);
 	pthread_mutex_unlock(&rt_gate_mu);
 }
 
@@ -139,7 +156,7 @@ rt_main(void *arg)
 		pthread_mutex_lock(&rt_serial);
 		rt.serve(&fr, rt.db, rt.cfg);
 		pthread_mutex_unlock(&rt_serial);
-		rt_active_add(-1);
+		rt_request_done();
 		FCGX_Finish_r(&fr);
 	}
 	FCGX_Free(&fr, 1);

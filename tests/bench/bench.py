@@ -72,6 +72,9 @@ def mib(kb):
 
 
 def new_stack(name, env=None):
+    env = dict(env or {})
+    if os.environ.get("BENCH_API_THREADS"):  # api.threads of every stack (1 = no group commit)
+        env["AGENTRUN_API_THREADS"] = os.environ["BENCH_API_THREADS"]
     s = Stack(name, WORK, BUILD, WORKERS, env)
     ACTIVE.append(s)
     s.up()
