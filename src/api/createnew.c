@@ -36,6 +36,7 @@
 #define CN_CALL_SLOT_COL 40 /* run_create_new answers the slot after the Run's columns */
 #define CN_ER_SIGNAL 1644 /* run_create_new: the version is not the active one */
 #define CN_ER_LOCK_WAIT_TIMEOUT 1205
+#define CN_ER_DEADLOCK 1213
 
 static const char cn_sql_call[] =
     "CALL run_create_new(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
@@ -137,7 +138,7 @@ createnew_run(struct db *db, struct createnew_job *job)
 		    "msg=\"run create retry\" attempt=%d errno=%u", attempt + 1, db_last_errno(db));
 	}
 	if (job->out == CN_FAILED) {
-		job->err = db_last_err(db);
+		job->err = db_last_err(db) != DB_OK ? db_last_err(db) : DB_ERR_OTHER;
 		job->err_no = db_last_errno(db);
 	}
 	if (job->out != CN_OK) {
@@ -337,6 +338,23 @@ cn_batch_txn(struct db *db, void *arg)
 	return rc;
 }
 
+/* 1 when err_no says the database cannot be reached (not a deadlock or lock wait). */
+static int
+cn_unreachable(enum db_err err, unsigned int err_no)
+{
+	return err == DB_ERR_RETRY && err_no != CN_ER_LOCK_WAIT_TIMEOUT && err_no != CN_ER_DEADLOCK;
+}
+
+static void
+cn_fail_all(struct cn_batch *b, size_t from, enum db_err err, unsigned int err_no)
+{
+	for (size_t i = from; i < b->n; i++) {
+		b->job[i]->out = CN_FAILED;
+		b->job[i]->err = err;
+		b->job[i]->err_no = err_no;
+	}
+}
+
 static void
 cn_commit(struct db *db, struct cn_batch *b)
 {
@@ -347,22 +365,24 @@ cn_commit(struct db *db, struct cn_batch *b)
 	if (db_txn(db, cn_batch_txn, b) == 0)
 		return;
 	cn_batch_reset(b);
-	if (db_last_err(db) == DB_ERR_RETRY) {
-		/* db_txn() retried already: the database is unavailable to every create. */
+	if (cn_unreachable(db_last_err(db), db_last_errno(db))) {
+		/* db_txn() retried already: every create would wait for the same answer. */
 		log_warnx(
 		    "msg=\"run create batch failed\" runs=%zu errno=%u", b->n, db_last_errno(db));
-		for (size_t i = 0; i < b->n; i++) {
-			b->job[i]->out = CN_FAILED;
-			b->job[i]->err = DB_ERR_RETRY;
-			b->job[i]->err_no = db_last_errno(db);
-		}
+		cn_fail_all(b, 0, DB_ERR_RETRY, db_last_errno(db));
 		return;
 	}
 	log_info("msg=\"run create batch failed, retrying each create alone\" runs=%zu "
 		 "errno=%u",
 	    b->n, db_last_errno(db));
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		createnew_run(db, b->job[i]);
+		if (b->job[i]->out == CN_FAILED &&
+		    cn_unreachable(b->job[i]->err, b->job[i]->err_no)) {
+			cn_fail_all(b, i + 1, b->job[i]->err, b->job[i]->err_no);
+			return;
+		}
+	}
 }
 
 /* ---- the batching thread ------------------------------------------------- */

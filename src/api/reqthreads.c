@@ -27,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "../core/log.h"
 #include "createnew.h"
 
@@ -174,13 +176,20 @@ rt_stop(struct rt_thread *th, size_t n)
 	atomic_store(&rt_stopping, 1);
 	pthread_cond_broadcast(&rt_gate_cv);
 	pthread_mutex_unlock(&rt_gate_mu);
-	for (size_t i = 0; i < n; i++) {
-		while (!atomic_load(&th[i].gone)) {
-			pthread_kill(th[i].thread, SIGUSR2);
-			nanosleep(&pause, NULL);
-		}
-		pthread_join(th[i].thread, NULL);
+	for (;;) {
+		size_t left = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (!atomic_load(&th[i].gone)) {
+				pthread_kill(th[i].thread, SIGUSR2);
+				left++;
+			}
+		if (left == 0)
+			break;
+		nanosleep(&pause, NULL);
 	}
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i].thread, NULL);
 }
 
 int
@@ -192,7 +201,8 @@ reqthreads_run(int listen_fd, size_t n, struct db *db, const struct config *cfg,
 	sigset_t blocked, wait_mask;
 	size_t started = 0;
 
-	if ((th = calloc(n, sizeof(*th))) == NULL)
+	/* libsodium (ids, back-off jitter) must be initialised before threads share it. */
+	if (sodium_init() < 0 || (th = calloc(n, sizeof(*th))) == NULL)
 		return -1;
 	rt.listen_fd = listen_fd;
 	rt.db = db;
