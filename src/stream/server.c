@@ -722,6 +722,7 @@ conn_dispatch(struct server *s, struct sconn *c)
 		    NULL, "%s", auth_result_message(ar));
 		goto done;
 	}
+	snprintf(c->key_id, sizeof(c->key_id), "%s", ctx.auth.key_id);
 	(void)ctx.match.route->handler(&ctx);
 done:
 	if (c->state == SC_CLOSING)
@@ -914,6 +915,10 @@ server_run(struct server *s, volatile int *stop)
 		if (now - s->last_sweep_ms >= 100) {
 			s->last_sweep_ms = now;
 			server_sweep(s, now);
+		}
+		if (now - s->last_keycheck_ms >= KEYCHECK_MS) {
+			s->last_keycheck_ms = now;
+			keycheck_run(s);
 		}
 		server_flush_all(s);
 		conn_reap(s);

@@ -76,6 +76,7 @@ struct sconn {
 	struct fbuf out;
 	uint64_t last_write_ms;
 	char run_id[ID_BUFSZ]; /* "" = the whole session */
+	char key_id[ID_BUFSZ]; /* the API key that opened it (keycheck.c) */
 	struct sconn *pnext;
 	struct watch *watch;
 	struct server *srv;
@@ -106,7 +107,7 @@ struct server {
 	struct sconn *pending; /* connections with output to try, or to close */
 	struct upstream *up_graveyard;
 	uint64_t now_ms; /* at the start of the loop turn */
-	uint64_t last_poll_ms, last_sweep_ms;
+	uint64_t last_poll_ms, last_sweep_ms, last_keycheck_ms;
 	unsigned long long polls, queries, delivered;
 };
 
@@ -125,6 +126,11 @@ int sconn_put_records(struct server *s, struct sconn *c, const unsigned char *re
 void sconn_fail(struct server *s, struct sconn *c);
 /* Ends the response (STDOUT end, END_REQUEST); the connection closes once flushed. */
 void sconn_finish(struct server *s, struct sconn *c);
+
+/* keycheck.c: how often open streams' keys are checked, and the check. */
+#define KEYCHECK_MS 5000
+/* Ends the streams (and waiting sync executions) whose API key was revoked. */
+void keycheck_run(struct server *s);
 
 /* hub.c */
 /*

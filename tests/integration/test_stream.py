@@ -287,3 +287,52 @@ def test_thousand_idle_listeners(stack, ws_a):
     while len(os.listdir("/proc/%d/fd" % pid)) > fds_before + 5 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(os.listdir("/proc/%d/fd" % pid)) <= fds_before + 5
+
+
+def test_revoked_key_ends_its_open_streams(stack, ws_a):
+    """A stream is authenticated when it opens; revoking its key ends it
+    within the worker's key check (5 s), and reconnecting is refused.
+    Streams of other keys stay open."""
+    api = ws_a.api()
+    run_id = start(api, new_agent(api))
+    sid = wait_status(api, run_id, "completed")["session_id"]
+    key_id, secret = ws_a.new_key(role="member", name="to-revoke")
+    path = "/api/v1/sessions/%s/events?after_seq=1000" % sid
+    doomed = [sse(stack, secret, path) for _ in range(3)]
+    kept = sse(stack, ws_a.admin_key, path)
+    for s in doomed + [kept]:
+        assert s.status == 200
+    assert api.delete("/api/v1/api-keys/" + key_id).status in (200, 204)
+    t0 = time.monotonic()
+    for s in doomed:
+        s.events(timeout=max(1.0, 15 - (time.monotonic() - t0)))
+        assert s.closed, "a revoked key's stream is still open after %.1f s" % (
+            time.monotonic() - t0)
+    assert time.monotonic() - t0 < 15
+    kept.events(timeout=3)
+    assert not kept.closed, "another key's stream was ended too"
+    kept.close()
+    again = sse(stack, secret, path)
+    assert again.status == 401
+    again.close()
+
+
+def test_revoked_key_ends_a_waiting_sync_execution_with_401(stack, ws_a):
+    api = ws_a.api()
+    slow = script_agent(api, [{"content": " ".join(["s"] * 400)}], chunk_ms=50)  # ~20 s
+    key_id, secret = ws_a.new_key(role="member", name="sync-revoke")
+    out = {}
+
+    def execute():
+        out["r"] = ws_a.api(secret).post("/api/v1/agents/%s/execute" % slow,
+                                         json={"input": {}, "timeout_s": 60})
+
+    t = threading.Thread(target=execute)
+    t.start()
+    time.sleep(1.5)  # the execution is waiting for its run
+    t0 = time.monotonic()
+    assert api.delete("/api/v1/api-keys/" + key_id).status in (200, 204)
+    t.join(30)
+    assert not t.is_alive()
+    assert time.monotonic() - t0 < 15
+    assert_error(out["r"], 401, "AUTHORIZATION_ERROR")
