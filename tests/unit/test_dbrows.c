@@ -305,6 +305,39 @@ test_threads_share_one_text(void **state)
 	}
 }
 
+/* db_result_take_row(): one row of a multi-row answer moves to its own result. */
+static void
+test_take_row_moves_one_row(void **state)
+{
+	struct db_result *r = calloc(1, sizeof(*r)), *one;
+	const char *text[3][2] = { { "a", "1" }, { "b", NULL }, { "c", "3" } };
+
+	(void)state;
+	r->nrows = 3;
+	r->ncols = 2;
+	r->cell = calloc(6, sizeof(*r->cell));
+	r->len = calloc(6, sizeof(*r->len));
+	for (size_t i = 0; i < 3; i++)
+		for (size_t c = 0; c < 2; c++)
+			if (text[i][c] != NULL) {
+				r->cell[i * 2 + c] = strdup(text[i][c]);
+				r->len[i * 2 + c] = strlen(text[i][c]);
+			}
+	one = db_result_take_row(r, 1);
+	assert_non_null(one);
+	assert_int_equal(one->nrows, 1);
+	assert_int_equal(one->ncols, 2);
+	assert_string_equal(db_cell(one, 0, 0), "b");
+	assert_null(db_cell(one, 0, 1));
+	assert_int_equal(one->len[0], 1);
+	/* the source keeps its other rows; the moved cells are gone from it */
+	assert_null(r->cell[2]);
+	assert_string_equal(db_cell(r, 0, 0), "a");
+	assert_string_equal(db_cell(r, 2, 1), "3");
+	db_result_free(one);
+	db_result_free(r); /* ASan: no double free, no leak */
+}
+
 int
 main(void)
 {
@@ -315,6 +348,7 @@ main(void)
 		cmocka_unit_test_setup(test_query_merges_chunks_and_keep_frees, reset),
 		cmocka_unit_test_setup(test_empty_and_failure, reset),
 		cmocka_unit_test(test_threads_share_one_text),
+		cmocka_unit_test(test_take_row_moves_one_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
