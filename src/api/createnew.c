@@ -16,7 +16,8 @@
  * RETURNING: the responses need no re-read), messages and events as one
  * multi-row INSERT each, then usage_daily once per rollup key. If anything
  * in the batch fails, it is rolled back and each create is retried alone,
- * so one create's failure never fails the others.
+ * so one create's failure never fails the others; only a database that
+ * cannot be reached fails them all at once (the API answers 503).
  */
 #include "createnew.h"
 
