@@ -334,3 +334,27 @@ def test_usage_rollup_and_run_totals_agree_with_calls(stack, ws_a):
     assert calls == daily == runs, (calls, daily, runs)
     assert calls[0][:3] == ["963", "63", "21"]
     assert stack.sql("SELECT SUM(runs) FROM usage_daily WHERE agent_id = '%s'" % agent) == [["3"]]
+
+
+def test_streaming_run_row_is_rewritten_about_once_a_second(stack, ws_a):
+    """While a step streams, the executor commits its message.delta events
+    every ~50 ms but rewrites the run row only with the partial output, at
+    most once a second (wb_run_changed, ADV_PARTIAL_OUTPUT_MS): a 4-second
+    answer sees a handful of updated_at values, not one per commit."""
+    api = ws_a.api()
+    text = " ".join("w%d" % i for i in range(40))
+    agent = script_agent(api, [{"content": text}], chunk_ms=100)
+    run_id = start(api, agent)
+    seen, deltas = set(), 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        row = stack.sql("SELECT status, updated_at FROM runs WHERE id = '%s'" % run_id)[0]
+        if row[0] == "completed":
+            break
+        if row[0] == "running":
+            seen.add(row[1])
+        time.sleep(0.02)
+    assert row[0] == "completed"
+    deltas = sum(1 for e in events(api, run_id) if e["type"] == "message.delta")
+    assert deltas >= 20, deltas  # many commits of events while it streamed...
+    assert 2 <= len(seen) <= 9, sorted(seen)  # ...few rewrites of the run row
