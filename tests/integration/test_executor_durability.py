@@ -32,7 +32,12 @@ def wait_all(api, ids, status="completed", timeout=120.0):
     runs = {}
     while pending and time.monotonic() < deadline:
         for run_id in list(pending):
-            run = api.get("/api/v1/runs/" + run_id).json()
+            r = api.get("/api/v1/runs/" + run_id)
+            if r.status == 429:  # polling 500 runs outruns the test stack's per-key limit
+                time.sleep(float(r.header("Retry-After") or 1))
+                continue
+            assert r.status == 200, r
+            run = r.json()
             if run["status"] in TERMINAL:
                 runs[run_id] = run
                 pending.discard(run_id)
