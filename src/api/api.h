@@ -4,6 +4,7 @@
 
 #include "../core/auth.h"
 #include "../core/config.h"
+#include "../core/db.h"
 #include "../core/http.h"
 #include "../core/router.h"
 
@@ -35,6 +36,7 @@ int api_send_rows(struct request_ctx *ctx, struct db_result *res, api_row_view v
 /* Sends 500 INTERNAL_ERROR for a database failure and logs its detail. */
 int api_db_failure(struct request_ctx *ctx, const char *what);
 /* The same for a failure seen on another connection (err, err_no of that one). */
-int api_db_failure_of(struct request_ctx *ctx, const char *what, int err, unsigned int err_no);
+int api_db_failure_of(
+    struct request_ctx *ctx, const char *what, enum db_err err, unsigned int err_no);
 
 #endif

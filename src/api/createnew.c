@@ -60,10 +60,8 @@ static const char cn_sql_usage_own[] =
     " ON DUPLICATE KEY UPDATE runs = runs + VALUES(runs)";
 
 /* The rows of 0008's procedure, many at a time (same columns, same constants). */
-static struct dbrows_template cn_tpl_sessions = DBROWS_TEMPLATE(
-    "INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id,"
-    " status, metadata, last_seq, active_run_id, created_at, updated_at) VALUES ",
-    "(?, ?, ?, ?, ?, 'open', '{}', 1, ?, NOW(3), NOW(3))", ",", "", 0, 6);
+static struct dbrows_template cn_tpl_sessions =
+    DBROWS_TEMPLATE(CN_SESSION_INSERT, CN_SESSION_ROW, ",", "", 0, 6);
 static struct dbrows_template cn_tpl_runs = DBROWS_TEMPLATE(
     "INSERT INTO runs (id, workspace_id, agent_id, agent_version, agent_version_id,"
     " session_id, parent_run_id, experiment_id, experiment_candidate_id, route_id,"
@@ -73,10 +71,8 @@ static struct dbrows_template cn_tpl_runs = DBROWS_TEMPLATE(
     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, NULL, ?, 0,"
     " NOW(3), NOW(3), NOW(3))",
     ",", RUNVIEW_RETURNING, 0, 20);
-static struct dbrows_template cn_tpl_messages = DBROWS_TEMPLATE(
-    "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
-    " VALUES ",
-    "(?, ?, ?, ?, 'user', ?, NOW(3))", ",", "", 0, 5);
+static struct dbrows_template cn_tpl_messages =
+    DBROWS_TEMPLATE(CN_MESSAGE_INSERT, CN_MESSAGE_ROW, ",", "", 0, 5);
 static struct dbrows_template cn_tpl_events = DBROWS_TEMPLATE(
     "INSERT INTO events (session_id, seq, workspace_id, run_id, type, data, dedup_key,"
     " created_at) VALUES ",

@@ -11,6 +11,21 @@
 
 struct config;
 
+/*
+ * The rows a new session's first run writes, as both the one-at-a-time
+ * path (runs_create.c) and the batch (createnew.c) send them: head + one
+ * row of placeholders.
+ */
+#define CN_SESSION_INSERT                                                                    \
+	"INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id," \
+	" status, metadata, last_seq, active_run_id, created_at, updated_at) VALUES "
+/* A new session holds its first run and run.created (seq 1) from the start. */
+#define CN_SESSION_ROW "(?, ?, ?, ?, ?, 'open', '{}', 1, ?, NOW(3), NOW(3))"
+#define CN_MESSAGE_INSERT                                                                        \
+	"INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)" \
+	" VALUES "
+#define CN_MESSAGE_ROW "(?, ?, ?, ?, 'user', ?, NOW(3))"
+
 /* The parameters of run_create_new (sql/migrations/0008_run_create_verify.sql), in order. */
 enum createnew_param {
 	CNP_WS,

@@ -14,7 +14,7 @@ api_db_failure(struct request_ctx *ctx, const char *what)
 }
 
 int
-api_db_failure_of(struct request_ctx *ctx, const char *what, int err, unsigned int err_no)
+api_db_failure_of(struct request_ctx *ctx, const char *what, enum db_err err, unsigned int err_no)
 {
 	log_warnx("msg=\"database error\" op=%s errno=%u request_id=%s", what, err_no,
 	    ctx->req->request_id);

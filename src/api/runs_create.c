@@ -64,11 +64,7 @@ static const char rc_sql_idem_delete[] =
 static const char rc_sql_idem_insert[] =
     "INSERT INTO idempotency_keys (workspace_id, idem_key, request_hash, run_id, status_code,"
     " created_at, expires_at) VALUES (?, ?, ?, ?, 201, NOW(3), NOW(3) + INTERVAL 24 HOUR)";
-/* A new session holds its first run and run.created (seq 1) from the start. */
-static const char rc_sql_session_insert[] =
-    "INSERT INTO sessions (id, workspace_id, agent_id, agent_version, agent_version_id,"
-    " status, metadata, last_seq, active_run_id, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, 'open', '{}', 1, ?, NOW(3), NOW(3))";
+static const char rc_sql_session_insert[] = CN_SESSION_INSERT CN_SESSION_ROW;
 static const char rc_sql_session_active[] =
     "UPDATE sessions SET active_run_id = ?, updated_at = NOW(3) WHERE id = ?";
 static const char rc_sql_run_insert[] =
@@ -79,9 +75,7 @@ static const char rc_sql_run_insert[] =
     " runnable_at, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
     " IF(? = 1, NULL, NOW(3)), NOW(3), NOW(3))" RUNVIEW_RETURNING;
-static const char rc_sql_message_insert[] =
-    "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
-    " VALUES (?, ?, ?, ?, 'user', ?, NOW(3))";
+static const char rc_sql_message_insert[] = CN_MESSAGE_INSERT CN_MESSAGE_ROW;
 /* How long a worker keeps to its own slot of a key after finding slot 0 locked. */
 #define RC_USAGE_SPREAD_NS 1000000000LL
 #define RC_USAGE_SPREAD_KEYS 16 /* keys remembered per worker */
@@ -761,7 +755,7 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 		goto out;
 	default:
 		if (t.fail_err != DB_OK)
-			api_db_failure_of(ctx, "run_create", (int)t.fail_err, t.fail_errno);
+			api_db_failure_of(ctx, "run_create", t.fail_err, t.fail_errno);
 		else
 			api_db_failure(ctx, "run_create");
 		goto out;

@@ -85,10 +85,10 @@ worker_main(int listen_fd, const struct config *cfg)
 	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		fatalx("msg=\"FCGX_InitRequest failed\"");
 
-	if (cfg->api_threads > 1 &&
-	    reqthreads_run(
-		listen_fd, (size_t)cfg->api_threads, db, cfg, worker_serve, &worker_got_term) == 0)
-		worker_got_term = 1;
+	/* Returns after SIGTERM; if its threads could not start, the loop below serves. */
+	if (cfg->api_threads > 1)
+		(void)reqthreads_run(
+		    listen_fd, (size_t)cfg->api_threads, db, cfg, worker_serve, &worker_got_term);
 	while (!worker_got_term) {
 		int rc;
 

@@ -385,23 +385,19 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 {
 	int in_txn = db->in_txn;
 
-	if (res != NULL)
-		*res = NULL;
-	if (db_run(db, sql, params, nparams, res) == 0)
-		return 0;
-	/* A CALL may have answered rows before the failure: never hand them out. */
-	if (res != NULL) {
-		db_result_free(*res);
-		*res = NULL;
-	}
-	/* Outside a transaction a fresh connection may simply re-run it. */
-	if (!in_txn && db->last_err == DB_ERR_RETRY && db->conn == NULL) {
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (res != NULL)
+			*res = NULL;
 		if (db_run(db, sql, params, nparams, res) == 0)
 			return 0;
+		/* A CALL may have answered rows before the failure: never hand them out. */
 		if (res != NULL) {
 			db_result_free(*res);
 			*res = NULL;
 		}
+		/* Outside a transaction a fresh connection may simply re-run it. */
+		if (in_txn || db->last_err != DB_ERR_RETRY || db->conn != NULL)
+			break;
 	}
 	return -1;
 }
