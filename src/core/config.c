@@ -61,6 +61,8 @@ static const struct config_entry config_table[] = {
 	INT("stream", "max_connections", stream_max_connections, "10000", 1, 1000000),
 	INT("stream", "keepalive_s", stream_keepalive_s, "15", 1, 300),
 	INT("stream", "poll_ms", stream_poll_ms, "250", 10, 60000),
+	/* Fan-out sends batched into one system call (io_uring); off, or refused by the kernel: send(). */
+	BOOL("stream", "io_uring", stream_io_uring, "true"),
 	STR("stream", "pidfile", stream_pidfile, ""),
 
 	INT("executor", "capacity", executor_capacity, "512", 1, 100000),

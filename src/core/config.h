@@ -34,6 +34,7 @@ struct config {
 	long long stream_max_connections;
 	long long stream_keepalive_s;
 	long long stream_poll_ms;
+	int stream_io_uring; /* fan-out sends through io_uring where the kernel allows */
 	char stream_pidfile[CONFIG_STR_MAX];
 
 	long long executor_capacity;

@@ -108,9 +108,11 @@ hub_batch_init(struct hub_batch *b, const struct db_result *res, size_t first)
 	return 0;
 }
 
+/* The ring's queued sends borrow the batch's records: they go out first. */
 static void
-hub_batch_free(struct hub_batch *b)
+hub_batch_free(struct server *s, struct hub_batch *b)
 {
+	server_sends_flush(s);
 	for (size_t k = 0; k < 2; k++) {
 		fbuf_free(&b->fmt[k].buf);
 		free(b->fmt[k].mark);
@@ -270,13 +272,13 @@ hub_replay(struct server *s, struct sconn *c, const char *session_id)
 			int ended;
 
 			if (hub_batch_init(&b, res, i) == -1) {
-				hub_batch_free(&b);
+				hub_batch_free(s, &b);
 				db_result_free(res);
 				return -1;
 			}
 			ended = hub_give(s, &b, c);
 			i += b.n;
-			hub_batch_free(&b);
+			hub_batch_free(s, &b);
 			if (ended || c->failed) {
 				db_result_free(res);
 				return ended;
@@ -354,7 +356,7 @@ hub_deliver(struct server *s, struct watch *w)
 
 		if (hub_batch_init(&b, res, i) == -1) {
 			/* Out of memory: leave fetched where it is; the next poll retries. */
-			hub_batch_free(&b);
+			hub_batch_free(s, &b);
 			db_result_free(res);
 			return 0;
 		}
@@ -365,7 +367,7 @@ hub_deliver(struct server *s, struct watch *w)
 		}
 		w->fetched = b.seq[b.n - 1];
 		i += b.n;
-		hub_batch_free(&b);
+		hub_batch_free(s, &b);
 	}
 	db_result_free(res);
 	return n;

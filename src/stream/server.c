@@ -26,6 +26,7 @@
 #include "../core/log.h"
 #include "../core/router.h"
 #include "frames.h"
+#include "sendring.h"
 #include "stream.h"
 
 #define CONN_OUT_MAX (8 * 1024 * 1024) /* a listener this far behind is dropped */
@@ -107,12 +108,91 @@ conn_pending(struct server *s, struct sconn *c)
 	s->pending = c;
 }
 
+/*
+ * Drops c without unsubscribing it: it closes (and leaves its watch) at the
+ * end of the turn. Safe while the hub walks a watch's listeners, which a
+ * ring flush can interrupt to report on other connections.
+ */
+static void
+conn_drop(struct server *s, struct sconn *c)
+{
+	c->failed = 1;
+	c->state = SC_CLOSING;
+	c->out.len = 0;
+	conn_pending(s, c);
+}
+
+/*
+ * Keeps the n bytes at rec that a send did not take, after anything queued
+ * before them. sent: a send just came back short, so wait for EPOLLOUT.
+ * 0, or -1 when c was dropped (too far behind).
+ */
+static int
+conn_keep(struct server *s, struct sconn *c, const unsigned char *rec, size_t n, int sent)
+{
+	size_t at = c->out.len;
+
+	if (fbuf_put(&c->out, rec, n) == -1) {
+		log_warnx("msg=\"listener too far behind, dropping it\" request_id=%s",
+		    c->req.request_id);
+		conn_drop(s, c);
+		return -1;
+	}
+	/* Whole records only reach here with another id: the direct send needs FRAMES_REQUEST_ID. */
+	if (c->fcgi_id != FRAMES_REQUEST_ID)
+		fcgi_set_request_id(c->out.p + at, n, c->fcgi_id);
+	/* The socket is full (a send just came back short, or EPOLLOUT is awaited): wait for room. */
+	if (sent || c->epollout)
+		conn_watch_output(s, c);
+	else
+		conn_pending(s, c);
+	return 0;
+}
+
+/* A ring send came back: what it did not take waits in c->out, as after a short send(). */
+static void
+conn_sent(void *ctx, void *tag, const void *p, size_t n, ssize_t res)
+{
+	struct server *s = ctx;
+	struct sconn *c = tag;
+	const unsigned char *rest = p;
+
+	c->sending = 0;
+	if (c->failed || res == (ssize_t)n)
+		return;
+	if (res < 0 && res != -EAGAIN) {
+		conn_drop(s, c); /* nginx went away */
+		return;
+	}
+	if (res > 0) {
+		rest += res;
+		n -= (size_t)res;
+	}
+	(void)conn_keep(s, c, rest, n, 1);
+}
+
+void
+server_sends_flush(struct server *s)
+{
+	if (s->ring != NULL && sendring_queued(s->ring) > 0)
+		sendring_flush(s->ring, conn_sent, s);
+}
+
+/* Lets c's queued ring send finish before anything else is written to c or its descriptor. */
+static void
+conn_settle(struct server *s, struct sconn *c)
+{
+	if (c->sending)
+		server_sends_flush(s);
+}
+
 /* Unlinks c now; frees it after the loop turn (epoll may still name it). */
 static void
 conn_close(struct server *s, struct sconn *c)
 {
 	if (c->dead)
 		return;
+	conn_settle(s, c); /* a queued send must not reach the descriptor's next owner */
 	hub_unsubscribe(s, c);
 	upstream_cancel(s, c);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -158,6 +238,7 @@ conn_flush(struct server *s, struct sconn *c)
 {
 	if (c->failed)
 		return -1;
+	conn_settle(s, c);
 	while (c->out.len > 0) {
 		ssize_t w = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
 
@@ -184,10 +265,7 @@ void
 sconn_fail(struct server *s, struct sconn *c)
 {
 	hub_unsubscribe(s, c);
-	c->failed = 1;
-	c->state = SC_CLOSING;
-	c->out.len = 0;
-	conn_pending(s, c);
+	conn_drop(s, c);
 }
 
 int
@@ -195,6 +273,7 @@ sconn_write(struct server *s, struct sconn *c, const char *data, size_t n)
 {
 	if (c->failed)
 		return -1;
+	conn_settle(s, c);
 	c->last_write_ms = server_now_ms();
 	if (fcgi_put_stdout(&c->out, c->fcgi_id, data, n) == -1) {
 		log_warnx("msg=\"listener too far behind, dropping it\" request_id=%s",
@@ -209,19 +288,26 @@ sconn_write(struct server *s, struct sconn *c, const char *data, size_t n)
 int
 sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, size_t n)
 {
-	size_t at;
 	int sent = 0;
 
 	if (c->failed)
 		return -1;
 	if (n == 0)
 		return 0;
+	conn_settle(s, c); /* one send per connection in the ring: a second could pass it */
 	c->last_write_ms = s->now_ms;
 	if (c->out.len == 0 && c->state == SC_STREAMING && c->fcgi_id == FRAMES_REQUEST_ID) {
 		ssize_t w;
 
+		if (s->ring != NULL) {
+			if (sendring_full(s->ring))
+				server_sends_flush(s);
+			if (sendring_add(s->ring, c->fd, rec, n, c) == 0) {
+				c->sending = 1;
+				return 0;
+			}
+		}
 		sent = 1;
-
 		while ((w = send(c->fd, rec, n, MSG_NOSIGNAL)) == -1 && errno == EINTR)
 			;
 		if (w == (ssize_t)n)
@@ -235,27 +321,13 @@ sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, s
 			n -= (size_t)w;
 		}
 	}
-	at = c->out.len;
-	if (fbuf_put(&c->out, rec, n) == -1) {
-		log_warnx("msg=\"listener too far behind, dropping it\" request_id=%s",
-		    c->req.request_id);
-		sconn_fail(s, c);
-		return -1;
-	}
-	/* Whole records only reach here with another id: the direct send needs FRAMES_REQUEST_ID. */
-	if (c->fcgi_id != FRAMES_REQUEST_ID)
-		fcgi_set_request_id(c->out.p + at, n, c->fcgi_id);
-	/* The socket is full (a send just came back short, or EPOLLOUT is awaited): wait for room. */
-	if (sent || c->epollout)
-		conn_watch_output(s, c);
-	else
-		conn_pending(s, c);
-	return 0;
+	return conn_keep(s, c, rec, n, sent);
 }
 
 void
 sconn_finish(struct server *s, struct sconn *c)
 {
+	conn_settle(s, c);
 	hub_unsubscribe(s, c);
 	if (c->state != SC_CLOSING && !c->failed)
 		(void)fcgi_put_end(&c->out, c->fcgi_id, 0);
@@ -270,6 +342,7 @@ conn_http_write(void *ctx, const char *buf, size_t len)
 
 	if (c->failed)
 		return -1;
+	conn_settle(c->srv, c);
 	conn_pending(c->srv, c);
 	return fcgi_put_stdout(&c->out, c->fcgi_id, buf, len);
 }

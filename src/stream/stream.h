@@ -27,6 +27,7 @@ struct config;
 struct db;
 struct watch;
 struct upstream;
+struct sendring;
 
 /* What a connection is doing. */
 enum sconn_state {
@@ -72,6 +73,7 @@ struct sconn {
 	int failed; /* dropped: nothing more is written; closed at the end of the turn */
 	int epollout; /* EPOLLOUT is registered (only while out holds bytes) */
 	int pending; /* on the server's pending list */
+	int sending; /* a send of borrowed bytes waits in the server's ring */
 	uint16_t fcgi_id; /* the FastCGI request id of the response */
 	struct fbuf out;
 	uint64_t last_write_ms;
@@ -105,6 +107,7 @@ struct server {
 	long nwatches;
 	struct sconn *graveyard; /* closed connections, freed after the turn */
 	struct sconn *pending; /* connections with output to try, or to close */
+	struct sendring *ring; /* fan-out sends, one system call per batch; NULL: send() */
 	struct upstream *up_graveyard;
 	uint64_t now_ms; /* at the start of the loop turn */
 	uint64_t last_poll_ms, last_sweep_ms, last_keycheck_ms;
@@ -122,6 +125,12 @@ int sconn_write(struct server *s, struct sconn *c, const char *data, size_t n);
  * behind, or nginx went away).
  */
 int sconn_put_records(struct server *s, struct sconn *c, const unsigned char *rec, size_t n);
+/*
+ * Sends everything queued in the ring and settles each connection (what a
+ * send did not take waits in its out buffer). Called before the bytes the
+ * ring borrows are freed.
+ */
+void server_sends_flush(struct server *s);
 /* Drops c: unsubscribed now, nothing more written, closed at the end of the turn. */
 void sconn_fail(struct server *s, struct sconn *c);
 /* Ends the response (STDOUT end, END_REQUEST); the connection closes once flushed. */
