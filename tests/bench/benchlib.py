@@ -377,6 +377,9 @@ class Stack:
             "AGENTRUN_RATE": "1000000",
             "AGENTRUN_BURST": "1000000",
         })
+        if os.environ.get("BENCH_STREAM_IO_URING"):
+            # stream.io_uring: compare the stream worker's batched sends with send().
+            self.env["AGENTRUN_STREAM_IO_URING"] = os.environ["BENCH_STREAM_IO_URING"]
         self.env.update(env or {})
         self.procs = []  # (label, Popen) we started
         self.up_started = False
@@ -558,6 +561,9 @@ class Stack:
         if worker_connections:
             text = re.sub(r"worker_connections\s+\d+;", "worker_connections %d;" %
                           worker_connections, text)
+        if os.environ.get("BENCH_NGINX_WORKERS"):
+            text = re.sub(r"worker_processes\s+\w+;", "worker_processes %d;" %
+                          int(os.environ["BENCH_NGINX_WORKERS"]), text)
         if rlimit_nofile:
             text = re.sub(r"worker_rlimit_nofile\s+\d+;", "worker_rlimit_nofile %d;" %
                           rlimit_nofile, text)
