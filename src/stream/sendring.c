@@ -199,7 +199,8 @@ sendring_flush(struct sendring *r, sendring_done_fn done, void *ctx)
 
 	/* Submit all (and wait for all, which sends on sockets do inside the call). */
 	for (int tries = 0; submitted < n && tries < 16; tries++) {
-		int rc = sendring_enter(r->fd, (unsigned)(n - submitted), (unsigned)(n - completed));
+		int rc =
+		    sendring_enter(r->fd, (unsigned)(n - submitted), (unsigned)(n - completed));
 
 		if (rc > 0)
 			submitted += (size_t)rc;
@@ -209,7 +210,8 @@ sendring_flush(struct sendring *r, sendring_done_fn done, void *ctx)
 	}
 	if (submitted < n) {
 		/* Not taken by the kernel: withdraw them; send() makes them below. */
-		__atomic_store_n(r->sq_tail, *r->sq_tail - (unsigned)(n - submitted), __ATOMIC_RELEASE);
+		__atomic_store_n(
+		    r->sq_tail, *r->sq_tail - (unsigned)(n - submitted), __ATOMIC_RELEASE);
 	}
 	while (completed < submitted) {
 		int rc = sendring_enter(r->fd, 0, (unsigned)(submitted - completed));

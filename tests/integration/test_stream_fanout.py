@@ -9,12 +9,38 @@ import os
 import struct
 import time
 
+import pytest
+
 from executor_helpers import events, script_agent, start, wait_status
 from fcgi_client import open_request
+from stream_proc import extra_stream
 
 
-def stream_sock(stack):
-    return os.path.join(stack.dir, "run", "stream.sock")
+def io_uring_allowed():
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            return f.read().strip() == "0"
+    except OSError:
+        return True  # kernels before 6.6 have no such switch
+
+
+@pytest.fixture(params=["io_uring", "send"])
+def stream_sock(request, stack):
+    """The stack's stream worker (stream.io_uring on: sends batched through
+    io_uring), and one with stream.io_uring = false (a send() per listener);
+    each says in its start line which it uses."""
+    if request.param == "io_uring":
+        log = os.path.join(stack.dir, "log", "stream.log")
+        with open(log) as f:
+            started = [line for line in f if "msg=started" in line]
+        want = "sends=io_uring" if io_uring_allowed() else "sends=send"
+        assert started and want in started[-1], started[-1:]
+        yield os.path.join(stack.dir, "run", "stream.sock")
+        return
+    with extra_stream(stack, "stream-send", io_uring="false") as (_, sock, log):
+        yield sock
+        with open(log) as f:
+            assert "sends=send" in f.read()
 
 
 def params(path, key):
@@ -62,7 +88,7 @@ def sse_ids(body):
     return [int(block.split(b"\n", 1)[0][4:]) for block in body.split(b"\n\n") if block]
 
 
-def test_slow_fast_and_renumbered_listeners_get_the_same_bytes(stack, ws_a):
+def test_slow_fast_and_renumbered_listeners_get_the_same_bytes(stack, ws_a, stream_sock):
     api = ws_a.api()
     # ~600 KB of reply: the deltas, the message and the run's output repeat it,
     # several events are over one FastCGI record (64 KiB), and far more than
@@ -71,7 +97,7 @@ def test_slow_fast_and_renumbered_listeners_get_the_same_bytes(stack, ws_a):
     agent = script_agent(api, [{"content": " ".join(words)}], chunk_ms=4)
     run_id = start(api, agent)
     path = "/api/v1/runs/%s/events" % run_id
-    sock = stream_sock(stack)
+    sock = stream_sock
     fast = open_request(sock, params(path, ws_a.admin_key))
     renumbered = open_request(sock, params(path, ws_a.admin_key), req_id=513)
     slow = open_request(sock, params(path, ws_a.admin_key))

@@ -5,38 +5,19 @@ clear 503 JSON error; event lists asked without SSE are answered as JSON
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from executor_helpers import new_agent, start, wait_status
 from fcgi_client import open_request, read_response
+from stream_proc import extra_stream
 
 
 @pytest.fixture
 def small_stream(stack):
-    sock = os.path.join(stack.dir, "run", "stream-small.sock")
-    env = dict(stack.env, AGENTRUN_STREAM_LISTEN=sock, AGENTRUN_STREAM_MAX_CONNECTIONS="3",
-               AGENTRUN_DOORBELL_STREAM=os.path.join(stack.dir, "run", "stream-small.bell"))
-    log = open(os.path.join(stack.dir, "log", "stream-small.log"), "ab")
-    binary = os.path.join(stack.env["AGENTRUN_BUILD_DIR"], "src", "stream", "agentrun-stream")
-    proc = subprocess.Popen([binary, "-c", stack.config], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not os.path.exists(sock) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
+    with extra_stream(stack, "stream-small", max_connections=3) as (proc, sock, _):
         yield proc, sock
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        log.close()
 
 
 def params(path, key, accept="text/event-stream", method="GET"):

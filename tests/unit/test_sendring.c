@@ -121,7 +121,8 @@ test_a_full_socket_takes_part_or_nothing_without_waiting(void **state)
 	assert_int_equal(sendring_add(r, sv[0], big, sizeof(big), sv), 0);
 	sendring_flush(r, record, &rep); /* returns: a MSG_DONTWAIT send never parks */
 	assert_int_equal(rep.n, 1);
-	assert_true(rep.res[0] == -EAGAIN || (rep.res[0] >= 0 && rep.res[0] < (ssize_t)sizeof(big)));
+	assert_true(
+	    rep.res[0] == -EAGAIN || (rep.res[0] >= 0 && rep.res[0] < (ssize_t)sizeof(big)));
 	close(sv[0]), close(sv[1]);
 	sendring_close(r);
 }
