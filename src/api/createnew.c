@@ -28,7 +28,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/config.h"
 #include "../core/dbrows.h"
+#include "../core/doorbell.h"
 #include "../core/log.h"
 #include "runview.h"
 
@@ -388,6 +390,8 @@ static struct {
 	pthread_t thread;
 	struct db *db;
 	void (*pause)(void), (*resume)(void); /* around a request thread's wait */
+	/* copied at start: a reload may rewrite the config while this thread runs */
+	char bell_executor[CONFIG_STR_MAX], bell_stream[CONFIG_STR_MAX];
 	struct createnew_job *head, *tail; /* the queue, under cn_mu */
 	int running, stopping;
 } cn;
@@ -419,6 +423,12 @@ cn_main(void *arg)
 
 		log_debug("msg=\"run create batch\" runs=%zu", b.n);
 		cn_commit(cn.db, &b);
+		for (size_t i = 0; i < b.n; i++)
+			if (b.job[i]->out == CN_OK) {
+				doorbell_ring(cn.bell_executor);
+				doorbell_ring(cn.bell_stream);
+				break;
+			}
 
 		pthread_mutex_lock(&cn_mu);
 		for (size_t i = 0; i < b.n; i++)
@@ -438,6 +448,8 @@ createnew_batcher_start(const struct config *cfg, void (*pause)(void), void (*re
 		log_warnx("msg=\"database not reachable yet\" errno=%u", db_last_errno(cn.db));
 	cn.pause = pause;
 	cn.resume = resume;
+	snprintf(cn.bell_executor, sizeof(cn.bell_executor), "%s", cfg->doorbell_executor);
+	snprintf(cn.bell_stream, sizeof(cn.bell_stream), "%s", cfg->doorbell_stream);
 	cn.stopping = 0;
 	if (pthread_create(&cn.thread, NULL, cn_main, NULL) != 0) {
 		db_free(cn.db);

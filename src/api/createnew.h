@@ -98,7 +98,12 @@ void createnew_run(struct db *db, struct createnew_job *job);
 int createnew_batcher_start(const struct config *cfg, void (*pause)(void), void (*resume)(void));
 /* 1 when createnew_submit() is available (the batcher runs). */
 int createnew_batching(void);
-/* Queues the job for the next group commit and waits for its outcome. */
+/*
+ * Queues the job for the next group commit and waits for its outcome. The
+ * batcher rings the executor's and the stream worker's doorbells once per
+ * commit that wrote a run, so the caller does not (two datagrams per
+ * create, each waking the stream worker, were ~5% of create's CPU).
+ */
 void createnew_submit(struct createnew_job *job);
 /* Commits what is queued, stops the thread and closes its connection. */
 void createnew_batcher_stop(void);

@@ -121,6 +121,7 @@ struct run_txn {
 	int guessed; /* av is agentref_guess_active()'s, to be verified */
 	/* outcomes */
 	int replay; /* an idempotent replay of run_id */
+	int rung; /* the batching thread rang the doorbells after its commit */
 	int idem_status; /* its status code */
 	struct db_result *view; /* the inserted run's columns (not on a replay) */
 	enum db_err fail_err; /* set when the failure was on the batching thread's connection */
@@ -345,9 +346,10 @@ rc_create_new(struct run_txn *t)
 	job.p[n++] = DBP_INT(try0);
 	job.p[n++] = DBP_INT(createnew_own_slot());
 	job.p[n++] = DBP_INT(t->guessed);
-	if (createnew_batching())
+	if (createnew_batching()) {
 		createnew_submit(&job);
-	else
+		t->rung = job.out == CN_OK;
+	} else
 		createnew_run(ctx->db, &job);
 	switch (job.out) {
 	case CN_OK:
@@ -762,8 +764,10 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 	}
 	rc = -1;
 	if (!t.replay) {
-		doorbell_ring(ctx->cfg->doorbell_executor);
-		doorbell_ring(ctx->cfg->doorbell_stream);
+		if (!t.rung) {
+			doorbell_ring(ctx->cfg->doorbell_executor);
+			doorbell_ring(ctx->cfg->doorbell_stream);
+		}
 		res = t.view;
 		t.view = NULL;
 	} else if (runview_load(ctx, t.run_id, &res) != 1) {

@@ -57,12 +57,23 @@ void
 doorbell_ring(const char *path)
 {
 	struct sockaddr_un sun;
-	static int fd = -1;
+	static int shared = -1; /* one socket per process, for every thread */
+	int fd;
 
 	if (path == NULL || path[0] == '\0' || doorbell_addr(path, &sun) == -1)
 		return;
-	if (fd == -1 && (fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
-		return;
+	if ((fd = __atomic_load_n(&shared, __ATOMIC_ACQUIRE)) == -1) {
+		int expected = -1;
+
+		if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+			return;
+		/* Two threads ringing first: one socket stays, the other is closed. */
+		if (!__atomic_compare_exchange_n(
+			&shared, &expected, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			close(fd);
+			fd = expected;
+		}
+	}
 	/* A full queue or an absent receiver is fine: receivers also poll. */
 	(void)sendto(fd, "!", 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun));
 }
