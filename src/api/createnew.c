@@ -397,7 +397,6 @@ static struct {
 } cn;
 static pthread_mutex_t cn_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cn_todo_cv = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t cn_done_cv = PTHREAD_COND_INITIALIZER;
 
 static void *
 cn_main(void *arg)
@@ -430,10 +429,12 @@ cn_main(void *arg)
 				break;
 			}
 
+		/* Under cn_mu: a waiter that sees done returns and destroys its job's cv. */
 		pthread_mutex_lock(&cn_mu);
-		for (size_t i = 0; i < b.n; i++)
+		for (size_t i = 0; i < b.n; i++) {
 			b.job[i]->done = 1;
-		pthread_cond_broadcast(&cn_done_cv);
+			pthread_cond_signal(&b.job[i]->done_cv);
+		}
 		pthread_mutex_unlock(&cn_mu);
 	}
 	return NULL;
@@ -471,6 +472,7 @@ createnew_submit(struct createnew_job *job)
 {
 	job->done = 0;
 	job->next = NULL;
+	pthread_cond_init(&job->done_cv, NULL);
 	pthread_mutex_lock(&cn_mu);
 	if (cn.tail != NULL)
 		cn.tail->next = job;
@@ -484,8 +486,9 @@ createnew_submit(struct createnew_job *job)
 	cn.pause();
 	pthread_mutex_lock(&cn_mu);
 	while (!job->done)
-		pthread_cond_wait(&cn_done_cv, &cn_mu);
+		pthread_cond_wait(&job->done_cv, &cn_mu);
 	pthread_mutex_unlock(&cn_mu);
+	pthread_cond_destroy(&job->done_cv);
 	cn.resume();
 }
 

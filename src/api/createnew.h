@@ -7,6 +7,8 @@
 #ifndef AGENTRUN_API_CREATENEW_H
 #define AGENTRUN_API_CREATENEW_H
 
+#include <pthread.h>
+
 #include "../core/db.h"
 
 struct config;
@@ -73,6 +75,7 @@ struct createnew_job {
 	unsigned int err_no;
 	/* batcher's own */
 	int done;
+	pthread_cond_t done_cv; /* signalled for this job alone: no waiter wakes for another's */
 	struct createnew_job *next;
 };
 
