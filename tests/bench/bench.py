@@ -818,6 +818,12 @@ def bench_fanout():
                   if n > 1 else "")
             t.add("%s: CPU s in window (stream; nginx; client)" % tag, "%.1f; %.1f; %.1f" % (
                 ph["cpu"]["stream"], ph["cpu"]["nginx"], ph["cpu"]["client"]))
+            # Per event received: under overload a stage that falls behind reads
+            # several events at once, so these fall as the load rises.
+            got = max(1, ph["client"]["samples"])
+            t.add("%s: CPU us per delivery (stream; nginx; client)" % tag,
+                  "%.1f; %.1f; %.1f" % tuple(ph["cpu"][k] * 1e6 / got
+                                             for k in ("stream", "nginx", "client")))
         if len(phases) > 1:
             last = phases[-1]["client"]
             t.add("ratio p99(%s) / p99(1 listener)" % fmt(phases[-1]["listeners"]),
