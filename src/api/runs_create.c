@@ -774,12 +774,14 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 		api_db_failure(ctx, "run_get");
 		goto out;
 	}
-	view = runview_run(res, 0, ctx->cfg->billing_credits_per_usd);
-	if (extra != NULL) {
-		json_object_update(view, extra);
-		if (!t.replay && rr->message != NULL)
-			json_object_set_new(view, "message_id", json_string(t.message_id));
+	if (extra == NULL) {
+		rc = runview_send_run_as(ctx, res, 0, t.replay ? t.idem_status : 201);
+		goto out;
 	}
+	view = runview_run(res, 0, ctx->cfg->billing_credits_per_usd);
+	json_object_update(view, extra);
+	if (!t.replay && rr->message != NULL)
+		json_object_set_new(view, "message_id", json_string(t.message_id));
 	rc = http_send_json(ctx->req, t.replay ? t.idem_status : 201, view);
 out:
 	json_decref(extra);

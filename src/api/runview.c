@@ -248,9 +248,9 @@ runview_run_write(const struct db_result *res, size_t r, long long credits_per_u
 	return w->failed ? -1 : 0;
 }
 
-/* Row r, or every row as an array when all. */
+/* Row r, or every row as an array when all, with status. */
 static int
-runview_send(struct request_ctx *ctx, const struct db_result *res, size_t r, int all)
+runview_send(struct request_ctx *ctx, const struct db_result *res, size_t r, int all, int status)
 {
 	long long cpu = ctx->cfg->billing_credits_per_usd;
 	char initial[RUNVIEW_WRITE_INITIAL];
@@ -270,7 +270,7 @@ runview_send(struct request_ctx *ctx, const struct db_result *res, size_t r, int
 	} else
 		(void)runview_run_write(res, r, cpu, &w);
 	if (!w.failed) {
-		rc = http_send(ctx->req, 200, NULL, "application/json", w.buf, w.len);
+		rc = http_send(ctx->req, status, NULL, "application/json", w.buf, w.len);
 		jw_free(&w);
 		return rc;
 	}
@@ -282,19 +282,25 @@ runview_send(struct request_ctx *ctx, const struct db_result *res, size_t r, int
 			json_array_append_new(body, runview_run(res, i, cpu));
 	} else
 		body = runview_run(res, r, cpu);
-	return http_send_json(ctx->req, 200, body);
+	return http_send_json(ctx->req, status, body);
 }
 
 int
 runview_send_run(struct request_ctx *ctx, const struct db_result *res, size_t r)
 {
-	return runview_send(ctx, res, r, 0);
+	return runview_send(ctx, res, r, 0, 200);
+}
+
+int
+runview_send_run_as(struct request_ctx *ctx, const struct db_result *res, size_t r, int status)
+{
+	return runview_send(ctx, res, r, 0, status);
 }
 
 int
 runview_send_runs(struct request_ctx *ctx, const struct db_result *res)
 {
-	return runview_send(ctx, res, 0, 1);
+	return runview_send(ctx, res, 0, 1, 200);
 }
 
 json_t *
