@@ -1,5 +1,5 @@
 """A minimal FastCGI client (responder role, one request per connection),
-for talking to agentrun-stream directly, without nginx."""
+for talking to agentrun-stream or an agentrun-api directly, without nginx."""
 
 import socket
 import struct
@@ -64,3 +64,13 @@ def read_response(s, max_bytes=1 << 20):
         elif k:
             headers[k.strip().lower()] = v.strip()
     return status, headers, body
+
+
+def api_request(sock_path, method, uri, key, body=b"", timeout=30.0):
+    """One request as nginx would pass it to an agentrun-api socket (JSON
+    body, Bearer key); returns (status, headers, body)."""
+    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "DOCUMENT_URI": uri,
+              "QUERY_STRING": "", "HTTP_AUTHORIZATION": "Bearer " + key,
+              "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+              "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1"}
+    return read_response(open_request(sock_path, params, body, timeout=timeout))

@@ -8,14 +8,13 @@ import ctypes.util
 import json
 import os
 import signal
-import socket
-import struct
 import subprocess
 import time
 
 import pytest
 
 from client import TIME_RE, UUID7_RE, assert_error, assert_json, random_uuid7
+from fcgi_client import api_request
 
 ROUTES = "/api/v1/routes"
 ROUTE_FIELDS = {"id", "name", "provider", "model", "base_url", "has_api_key", "created_at"}
@@ -392,57 +391,6 @@ def test_405_with_allow(ws_a):
 # --- a server without security.master_key -------------------------------------------
 
 
-def _fcgi_record(rtype, content, req_id=1):
-    return struct.pack("!BBHHBB", 1, rtype, req_id, len(content), 0, 0) + content
-
-
-def _fcgi_pair(name, value):
-    def ln(n):
-        return struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
-    name, value = name.encode(), value.encode()
-    return ln(len(name)) + ln(len(value)) + name + value
-
-
-def _fcgi_request(sock_path, method, uri, key, body=b""):
-    """One FastCGI request straight to an agentrun-api socket; (status, headers, body)."""
-    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "DOCUMENT_URI": uri,
-              "QUERY_STRING": "", "HTTP_AUTHORIZATION": "Bearer " + key,
-              "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-              "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1"}
-    pairs = b"".join(_fcgi_pair(k, v) for k, v in params.items())
-    msg = _fcgi_record(1, struct.pack("!HB5x", 1, 0))
-    msg += _fcgi_record(4, pairs) + _fcgi_record(4, b"")
-    if body:
-        msg += _fcgi_record(5, body)
-    msg += _fcgi_record(5, b"")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    try:
-        s.connect(sock_path)
-        s.sendall(msg)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
-    out, pos = b"", 0
-    while pos + 8 <= len(data):
-        _, rtype, _, clen, plen, _ = struct.unpack("!BBHHBB", data[pos:pos + 8])
-        if rtype == 6:
-            out += data[pos + 8:pos + 8 + clen]
-        pos += 8 + clen + plen
-        if rtype == 3:
-            break
-    head, _, payload = out.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode("latin-1").split("\r\n"):
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    status = int(headers.get("status", "200").split()[0])
-    return status, headers, payload
 
 
 @pytest.fixture(scope="module")
@@ -494,7 +442,7 @@ def test_api_key_without_master_key_is_503(stack, ws_a, nokey_api):
     secret = _secret()
     before = assert_json(ws_a.api().get(ROUTES + "?limit=1"), 200)
     body = json.dumps({"provider": "openai", "model": "m", "api_key": secret}).encode()
-    status, headers, payload = _fcgi_request(nokey_api, "POST", ROUTES, ws_a.admin_key, body)
+    status, headers, payload = api_request(nokey_api, "POST", ROUTES, ws_a.admin_key, body)
     assert status == 503, payload
     err = json.loads(payload)["error"]
     assert err["code"] == "INTERNAL_ERROR"
@@ -503,10 +451,10 @@ def test_api_key_without_master_key_is_503(stack, ws_a, nokey_api):
     assert assert_json(ws_a.api().get(ROUTES + "?limit=1"), 200) == before
     # Without an api_key the route is stored as usual.
     body = json.dumps({"provider": "openai", "model": "m"}).encode()
-    status, _, payload = _fcgi_request(nokey_api, "POST", ROUTES, ws_a.admin_key, body)
+    status, _, payload = api_request(nokey_api, "POST", ROUTES, ws_a.admin_key, body)
     assert status == 201, payload
     o = json.loads(payload)
     _check_route(o)
     assert o["has_api_key"] is False
-    status, _, payload = _fcgi_request(nokey_api, "GET", ROUTES, ws_a.admin_key)
+    status, _, payload = api_request(nokey_api, "GET", ROUTES, ws_a.admin_key)
     assert status == 200 and o in json.loads(payload)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from fcgi_client import open_request, read_response
+from fcgi_client import api_request
 from runs_fixtures import make_agent
 
 pytestmark = pytest.mark.usefixtures("executor_paused")
@@ -81,12 +81,7 @@ def api_with_bells(stack, threads):
 
 def create(sock, key, agent_id):
     body = json.dumps({"agent_id": agent_id, "prompt": "ring"}).encode()
-    params = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/api/v1/runs",
-              "DOCUMENT_URI": "/api/v1/runs", "QUERY_STRING": "",
-              "HTTP_AUTHORIZATION": "Bearer " + key, "CONTENT_TYPE": "application/json",
-              "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
-              "SERVER_PROTOCOL": "HTTP/1.1"}
-    status, _, out = read_response(open_request(sock, params, body, timeout=60))
+    status, _, out = api_request(sock, "POST", "/api/v1/runs", key, body, timeout=60)
     assert status == 201, out[:300]
 
 
