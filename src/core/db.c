@@ -37,6 +37,7 @@ struct db {
 	unsigned int last_errno;
 	enum db_err last_err;
 	char errmsg[512];
+	long long idle_txn_timeout_s; /* 0: none */
 };
 
 struct db_param
@@ -62,6 +63,12 @@ db_new(const struct config *cfg)
 	if (db != NULL)
 		db->cfg = cfg;
 	return db;
+}
+
+void
+db_set_idle_txn_timeout(struct db *db, long long seconds)
+{
+	db->idle_txn_timeout_s = seconds > 0 ? seconds : 0;
 }
 
 static void
@@ -127,6 +134,13 @@ db_connect(struct db *db)
 	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
 	mysql_optionsv(
 	    db->conn, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+	if (db->idle_txn_timeout_s > 0) {
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "SET SESSION idle_transaction_timeout = %lld",
+		    db->idle_txn_timeout_s);
+		mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, cmd); /* copied */
+	}
 	if (mysql_real_connect(db->conn, c->db_socket[0] ? NULL : c->db_host, c->db_user,
 		c->db_password[0] ? c->db_password : NULL, c->db_name, (unsigned int)c->db_port,
 		c->db_socket[0] ? c->db_socket : NULL, CLIENT_FOUND_ROWS) == NULL) {

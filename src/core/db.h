@@ -60,6 +60,15 @@ void db_global_init(void);
 /* Returns a new handle (connected lazily on first use), or NULL on OOM. */
 struct db *db_new(const struct config *cfg);
 void db_free(struct db *db);
+/*
+ * From the next (re)connect on, MariaDB rolls back a transaction of this
+ * connection left idle for seconds and closes the connection
+ * (idle_transaction_timeout), releasing its row locks. For processes that
+ * hold leases: a frozen holder (SIGSTOP, a paused VM) must not keep the rows
+ * that others take over once its lease expires locked, because claims skip
+ * locked rows. 0 = never (the default).
+ */
+void db_set_idle_txn_timeout(struct db *db, long long seconds);
 
 /* Connects now if not connected. 0 / -1 with db_errmsg(). */
 int db_connect(struct db *db);

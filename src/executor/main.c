@@ -194,6 +194,8 @@ main(int argc, char **argv)
 	ex.cfg = &cfg;
 	if ((ex.db = db_new(&cfg)) == NULL)
 		fatalx("msg=\"out of memory\"");
+	/* Frozen past its lease, this executor must not keep its runs' rows locked. */
+	db_set_idle_txn_timeout(ex.db, cfg.executor_lease_s);
 	if (db_connect(ex.db) == -1)
 		log_warnx("msg=\"database not reachable yet\" errno=%u", db_last_errno(ex.db));
 	ex.have_master_key = cfg.security_master_key[0] != '\0' &&

@@ -157,6 +157,8 @@ wr_lane_start(struct executor *ex, int lane)
 		free(w);
 		return NULL;
 	}
+	/* A lane frozen mid-commit (SIGSTOP, a paused VM) holds its runs' rows: see db.h. */
+	db_set_idle_txn_timeout(w->db, ex->cfg->executor_lease_s);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->todo_cv, NULL);
 	pthread_cond_init(&w->done_cv, NULL);

@@ -7,6 +7,7 @@ import collections
 import os
 import random
 import signal
+import subprocess
 import time
 
 import pytest
@@ -152,6 +153,49 @@ def test_paused_executor_past_its_lease_writes_nothing(stack, ws_a, executor_pau
     assert [e["seq"] for e in after] == [e["seq"] for e in before], "the stale executor wrote"
     assert stack.sql("SELECT status FROM runs WHERE id = '%s'" % run_id) == [["completed"]]
     assert owner_b == stack.sql("SELECT COUNT(*) FROM steps WHERE run_id = '%s'" % run_id)
+
+
+def test_executor_frozen_inside_a_transaction_releases_its_rows(stack, ws_a, executor_paused):
+    """An executor stopped while its writer holds the session row in an open
+    transaction (claims skip locked rows, commits wait for them) must not
+    block the executor that takes its runs over: MariaDB ends the idle
+    transaction after executor.lease_s (idle_transaction_timeout)."""
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": " ".join(["slow"] * 200)}], chunk_ms=25)
+    with ExtraExecutor(stack, "frozen") as a:
+        run_id = start(api, agent)
+        run = wait_status(api, run_id, "running")
+        time.sleep(0.3)
+        # Hold the run's session row for 3 s: the streaming writer's next
+        # commit waits for it, inside its transaction.
+        holder = subprocess.Popen(
+            ["mariadb", "--no-defaults", "--socket=" + os.path.join(stack.dir, "run",
+                                                                   "mysqld.sock"),
+             "-uroot", "agentrun", "-e",
+             "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;"
+             " SELECT id FROM sessions WHERE id = '%s' FOR UPDATE; SELECT SLEEP(3); COMMIT;"
+             % run["session_id"]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 2.5
+            # The writer's lock of the session (wrbatch.c, step 1) is waiting.
+            while stack.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE"
+                            " info LIKE 'SELECT id, workspace_id, last_seq, active_run_id"
+                            " FROM sessions %'") == [["0"]]:
+                assert time.monotonic() < deadline, "the writer never waited for the row"
+                time.sleep(0.05)
+            a.kill(signal.SIGSTOP)  # frozen while waiting: it gets the row, then sits on it
+        finally:
+            holder.wait(30)
+        before_takeover = events(api, run_id)
+        with ExtraExecutor(stack, "thawed-taker"):
+            done = wait_status(api, run_id, "completed", timeout=40)
+            after = events(api, run_id)
+            a.kill(signal.SIGCONT)
+            time.sleep(3)
+            later = events(api, run_id)
+    assert done["attempts"] == 2
+    assert len(after) > len(before_takeover)
+    assert [e["seq"] for e in later] == [e["seq"] for e in after], "the stale executor wrote"
 
 
 def test_tool_addresses_are_guarded(stack, ws_a, toolserver, executor_paused):
