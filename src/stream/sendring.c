@@ -11,11 +11,11 @@
 #include "sendring.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -7,13 +7,12 @@ import ctypes
 import ctypes.util
 import json
 import os
-import signal
-import subprocess
 import time
 
 import pytest
 
 from client import TIME_RE, UUID7_RE, assert_error, assert_json, random_uuid7
+from extra_daemons import daemon_running
 from fcgi_client import api_request
 
 ROUTES = "/api/v1/routes"
@@ -417,25 +416,10 @@ def nokey_api(stack):
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(out) + "\n")
-    log = open(os.path.join(stack.dir, "log", "api-nokey.log"), "ab")
-    proc = subprocess.Popen([os.path.join(BUILD_DIR, "src", "api", "agentrun-api"), "-c", conf,
-                             "-p", pidfile], env=stack.env, stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 30
-        while not os.path.exists(sock):
-            assert proc.poll() is None, "agentrun-api without master key exited"
-            assert time.time() < deadline, "agentrun-api without master key did not start"
-            time.sleep(0.05)
+    with daemon_running([os.path.join(BUILD_DIR, "src", "api", "agentrun-api"), "-c", conf,
+                         "-p", pidfile], stack.env, sock,
+                        os.path.join(stack.dir, "log", "api-nokey.log")):
         yield sock
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_api_key_without_master_key_is_503(stack, ws_a, nokey_api):

@@ -7,14 +7,13 @@ doorbells are datagram sockets the test binds."""
 import contextlib
 import json
 import os
-import signal
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
+from extra_daemons import daemon_running
 from fcgi_client import api_request
 from runs_fixtures import make_agent
 
@@ -54,25 +53,12 @@ def api_with_bells(stack, threads):
                AGENTRUN_DOORBELL_EXECUTOR=bells[0].getsockname(),
                AGENTRUN_DOORBELL_STREAM=bells[1].getsockname())
     binary = os.path.join(stack.env["AGENTRUN_BUILD_DIR"], "src", "api", "agentrun-api")
-    with open(os.path.join(stack.dir, "log", "api-bells.log"), "ab") as log:
-        proc = subprocess.Popen([binary, "-c", stack.config, "-p", pidfile], env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(sock):
-            assert proc.poll() is None, "agentrun-api exited"
-            assert time.monotonic() < deadline, "agentrun-api did not start"
-            time.sleep(0.05)
-        time.sleep(0.3)  # the worker is forked and listening
-        yield sock, bells[0], bells[1]
+        with daemon_running([binary, "-c", stack.config, "-p", pidfile], env, sock,
+                            os.path.join(stack.dir, "log", "api-bells.log")):
+            time.sleep(0.3)  # the worker is forked and listening
+            yield sock, bells[0], bells[1]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
         for b in bells:
             path = b.getsockname()
             b.close()

@@ -13,7 +13,7 @@ import pytest
 
 from executor_helpers import events, script_agent, start, wait_status
 from fcgi_client import open_request
-from stream_proc import extra_stream
+from extra_daemons import extra_stream
 
 
 def io_uring_allowed():

@@ -11,7 +11,7 @@ import pytest
 
 from executor_helpers import new_agent, start, wait_status
 from fcgi_client import open_request, read_response
-from stream_proc import extra_stream
+from extra_daemons import extra_stream
 
 
 @pytest.fixture
