@@ -350,45 +350,130 @@ claim_msgs_first(const struct claim_msgs *m, const char *session_id)
 	return lo;
 }
 
-/* The conversation as the providers take it (llm.h), from the batch's messages. */
+/*
+ * A session's messages in the order a run's model sees them: each message
+ * under its turn (a run's messages form one turn, keyed by the id of the
+ * run's first message; a message of no run is a turn of its own), turns in
+ * the order they were taken, a turn's messages in the order they were
+ * written.
+ */
+struct claim_turnmsg {
+	const char *run; /* the message's run, NULL for none */
+	const char *turn; /* id of the turn's first message */
+	size_t row; /* row in the batch's messages */
+};
+
+static int
+claim_cmp_run(const void *a, const void *b)
+{
+	const struct claim_turnmsg *x = a, *y = b;
+	int c = x->run == NULL || y->run == NULL ? (x->run != NULL) - (y->run != NULL)
+						 : strcmp(x->run, y->run);
+
+	return c != 0 ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+static int
+claim_cmp_turn(const void *a, const void *b)
+{
+	const struct claim_turnmsg *x = a, *y = b;
+	int c = strcmp(x->turn, y->turn);
+
+	return c != 0 ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+/* One message of the batch as the providers take it (llm.h). */
+static json_t *
+claim_message(const struct db_result *res, size_t i)
+{
+	const char *role = db_cell(res, i, 0);
+	const char *content = db_cell(res, i, 1);
+	json_t *m =
+	    json_pack("{s:s, s:s}", "role", role, "content", content != NULL ? content : "");
+
+	if (strcmp(role, "assistant") == 0 && db_cell(res, i, 2) != NULL) {
+		json_t *calls = jv_doc(db_cell(res, i, 2), res->len[i * res->ncols + 2]);
+
+		if (json_is_array(calls) && json_array_size(calls) > 0)
+			json_object_set(m, "tool_calls", calls);
+		json_decref(calls);
+	}
+	if (strcmp(role, "tool") == 0) {
+		json_object_set_new(m, "tool_call_id", jv_str(db_cell(res, i, 3)));
+		json_object_set_new(m, "name", jv_str(db_cell(res, i, 4)));
+	}
+	return m;
+}
+
+/*
+ * Sorts the session's n messages (tm, rows in id order) into turns and
+ * returns r's own turn (NULL when r has no message yet).
+ */
+static const char *
+claim_turns(struct claim_turnmsg *tm, size_t n, const struct db_result *res,
+    const struct claim_msgs *msgs, const char *run_id)
+{
+	const char *own = NULL;
+
+	qsort(tm, n, sizeof(*tm), claim_cmp_run);
+	for (size_t j = 0; j < n; j++) {
+		const char *id = db_cell(res, msgs->order[tm[j].row], 7);
+
+		if (tm[j].run == NULL || j == 0 || tm[j - 1].run == NULL ||
+		    strcmp(tm[j].run, tm[j - 1].run) != 0)
+			tm[j].turn = id; /* the first message of its turn */
+		else
+			tm[j].turn = tm[j - 1].turn;
+		if (tm[j].run != NULL && strcmp(tm[j].run, run_id) == 0)
+			own = tm[j].turn;
+	}
+	qsort(tm, n, sizeof(*tm), claim_cmp_turn);
+	return own;
+}
+
+/*
+ * The conversation of run r as it stood when r started, then r's own turn:
+ * every earlier turn whole (an earlier run's reply stays under its own user
+ * turn even when it was written after r's user turn was queued), no later
+ * turn (runs queued behind r, messages posted while r runs), and r's own
+ * messages last. Deriving r's next step from the session's last message
+ * instead took an earlier run's reply for r's (docs/api.md, "Transcript").
+ */
 static void
 claim_history(struct xrun *r, const struct claim_msgs *msgs)
 {
 	const struct db_result *res = msgs->res;
+	size_t from = claim_msgs_first(msgs, r->session_id), to = from;
+	struct claim_turnmsg *tm;
+	const char *own_turn;
 	int own_seen = 0;
 
 	r->history = json_array();
-	for (size_t k = claim_msgs_first(msgs, r->session_id); k < res->nrows; k++) {
-		size_t i = msgs->order[k];
-		const char *role = db_cell(res, i, 0);
-		const char *content = db_cell(res, i, 1);
-		const char *run = db_cell(res, i, 5);
-		int own = run != NULL && strcmp(run, r->id) == 0;
-		json_t *m;
+	r->own_from = 0;
+	while (to < res->nrows && strcmp(db_cell(res, msgs->order[to], 6), r->session_id) == 0)
+		to++;
+	if (to == from || (tm = calloc(to - from, sizeof(*tm))) == NULL)
+		return;
+	for (size_t k = from; k < to; k++) {
+		tm[k - from].run = db_cell(res, msgs->order[k], 5);
+		tm[k - from].row = k;
+	}
+	own_turn = claim_turns(tm, to - from, res, msgs, r->id);
+	for (size_t j = 0; j < to - from; j++) {
+		size_t i = msgs->order[tm[j].row];
+		int own = tm[j].run != NULL && strcmp(tm[j].run, r->id) == 0;
 
-		if (strcmp(db_cell(res, i, 6), r->session_id) != 0)
-			break;
-		m = json_pack(
-		    "{s:s, s:s}", "role", role, "content", content != NULL ? content : "");
-		if (strcmp(role, "assistant") == 0 && db_cell(res, i, 2) != NULL) {
-			json_t *calls = jv_doc(db_cell(res, i, 2), res->len[i * res->ncols + 2]);
-
-			if (json_is_array(calls) && json_array_size(calls) > 0)
-				json_object_set(m, "tool_calls", calls);
-			json_decref(calls);
-		}
-		if (strcmp(role, "tool") == 0) {
-			json_object_set_new(m, "tool_call_id", jv_str(db_cell(res, i, 3)));
-			json_object_set_new(m, "name", jv_str(db_cell(res, i, 4)));
-		}
+		if (own_turn != NULL && strcmp(tm[j].turn, own_turn) > 0)
+			break; /* a later turn, and all after it */
 		if (own && !own_seen) {
 			own_seen = 1;
 			r->own_from = json_array_size(r->history);
 		}
-		if (own && strcmp(role, "assistant") == 0)
+		if (own && strcmp(db_cell(res, i, 0), "assistant") == 0)
 			r->own_turns++;
-		json_array_append_new(r->history, m);
+		json_array_append_new(r->history, claim_message(res, i));
 	}
+	free(tm);
 	if (!own_seen)
 		r->own_from = json_array_size(r->history);
 	claim_close_dangling(r);
