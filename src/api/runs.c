@@ -614,10 +614,15 @@ h_session_cancel(struct request_ctx *ctx)
 {
 	const char *id = ctx->match.params[0];
 	struct runs_close c;
+	json_t *body;
 	int rc;
 
 	if (!id_valid(id))
 		return http_send_error(ctx->req, 404, ERR_NOT_FOUND, NULL, "session not found");
+	/* No field is read, but a body that is sent must be a JSON object. */
+	if (http_json_body(ctx->req, &body, 1) == -1)
+		return -1;
+	json_decref(body);
 	memset(&c, 0, sizeof(c));
 	c.workspace_id = ctx->auth.workspace_id;
 	c.session_id = id;

@@ -810,20 +810,27 @@ rc_content(struct request_ctx *ctx, json_t *obj, const char *name, int flags, co
 	return params_string(ctx, obj, name, flags, RUN_CONTENT_MAX, out);
 }
 
-/* The input's own content fields obey the same limit. */
+/*
+ * The input's own content fields obey the same limit; the error names the
+ * field that was too large ("input.prompt", or "config.prompt" when the
+ * body used the alias), as the message does.
+ */
 static int
-rc_input_limits(struct request_ctx *ctx, json_t *input)
+rc_input_limits(struct request_ctx *ctx, json_t *input, const char *base)
 {
 	static const char *const fields[] = { "prompt", "message", "content" };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		json_t *v = json_object_get(input, fields[i]);
+		char field[32];
 
-		if (json_is_string(v) && json_string_length(v) > RUN_CONTENT_MAX)
-			return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
-				   json_pack("{s:s}", "field", "input"),
-				   "input.%s: at most %d bytes", fields[i], RUN_CONTENT_MAX),
-			       -1;
+		if (!json_is_string(v) || json_string_length(v) <= RUN_CONTENT_MAX)
+			continue;
+		snprintf(field, sizeof(field), "%s.%s", base, fields[i]);
+		return http_send_error(ctx->req, 413, ERR_PAYLOAD_TOO_LARGE,
+			   json_pack("{s:s}", "field", field), "%s: at most %d bytes", field,
+			   RUN_CONTENT_MAX),
+		       -1;
 	}
 	return 0;
 }
@@ -899,7 +906,8 @@ rc_parse_common(struct request_ctx *ctx, json_t *body, struct run_request *rr, i
 				       json_object_get(body, "input") ? "input" : "config"),
 				   "input: must be a JSON object"),
 			       -1;
-		if (rc_input_limits(ctx, in) == -1)
+		if (rc_input_limits(ctx, in, json_object_get(body, "input") ? "input" : "config") ==
+		    -1)
 			return -1;
 		rr->input = json_deep_copy(in);
 		if (prompt != NULL && json_object_get(rr->input, "prompt") == NULL)

@@ -374,10 +374,15 @@ static int
 ver_set_status(struct request_ctx *ctx, enum ver_op op)
 {
 	struct ver_write w;
+	json_t *body;
 	int rc;
 
 	if (ver_path(ctx, &w, op, 1) == -1)
 		return -1;
+	/* No field is read, but a body that is sent must be a JSON object. */
+	if (http_json_body(ctx->req, &body, 1) == -1)
+		return -1;
+	json_decref(body);
 	if ((rc = db_txn(ctx->db, ver_status_txn, &w)) != 0)
 		return ver_refused(ctx, rc, &w);
 	return ver_send(ctx, 200, &w);

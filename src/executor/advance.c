@@ -73,12 +73,18 @@ adv_last_reply(const struct xrun *r)
 	return "";
 }
 
-/* Ends the run: terminal status and event, committed before it is dropped. */
+/*
+ * Ends the run: terminal status and event, committed before it is dropped.
+ * Its output is its last reply; a run that ends otherwise than completed
+ * without having replied has none (null), not an empty response.
+ */
 static void
 adv_finish(struct xrun *r, const char *status, const char *code, const char *message)
 {
 	const char *reply = adv_last_reply(r);
-	char *output = xrun_response_doc(reply, strlen(reply));
+	char *output = strcmp(status, "completed") == 0 || reply[0] != '\0'
+	    ? xrun_response_doc(reply, strlen(reply))
+	    : NULL;
 	struct jw w;
 	json_t *st;
 	char type[32];

@@ -620,7 +620,8 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 		r->approval_tools = json_array();
 	}
 	json_decref(approval);
-	r->deadline_unix_ms = db_cell_int(res, row, 18, 0) + r->limits.timeout_s * 1000;
+	r->started_unix_ms = db_cell_int(res, row, 18, 0);
+	r->deadline_unix_ms = r->started_unix_ms + r->limits.timeout_s * 1000;
 	if (route_id[0] != '\0')
 		claim_route(ex, r, route_id);
 	claim_provider_defaults(ex, r);

@@ -86,11 +86,12 @@ static struct dbrows_template wb_t_runs = DBROWS_TEMPLATE("UPDATE runs r JOIN ("
     " ? AS error_message",
     " UNION ALL ",
     ") v ON r.id = v.id SET"
-    " r.status = IF(v.mode > 0, v.status, IF(v.start = 1, 'running', r.status)),"
-    " r.started_at = IF(v.start = 1, COALESCE(r.started_at, NOW(3)), r.started_at),"
-    " r.deadline_at = IF(v.start = 1,"
-    " COALESCE(r.deadline_at, NOW(3) + INTERVAL v.timeout_s SECOND), r.deadline_at),"
-    " r.output = COALESCE(v.output, r.output),"
+    " r.status = IF(v.mode > 0, v.status, IF(v.start > 0, 'running', r.status)),"
+    " r.started_at = IF(v.start > 0, COALESCE(r.started_at, FROM_UNIXTIME(v.start / 1000)),"
+    " r.started_at),"
+    " r.deadline_at = IF(v.start > 0, COALESCE(r.deadline_at,"
+    " FROM_UNIXTIME(v.start / 1000) + INTERVAL v.timeout_s SECOND), r.deadline_at),"
+    " r.output = IF(v.mode = 2, v.output, COALESCE(v.output, r.output)),"
     " r.steps = r.steps + v.steps,"
     " r.resume_input = IF(v.consume = 1 OR v.mode = 2, NULL, r.resume_input),"
     " r.prompt_tokens = r.prompt_tokens + v.pt,"
@@ -384,8 +385,8 @@ wb_status(struct wb_run *w, const json_t *v, const char *text)
 	w->mode = 2;
 	w->error_code = wb_str(v, "error_code");
 	w->error_message = wb_str(v, "error_message");
-	if (text != NULL)
-		w->output = text;
+	/* The final output replaces any partial one, NULL included (advance.c). */
+	w->output = text;
 	/* The session's next queued run (if any) becomes active below. */
 	if (strcmp(w->s->active, w->r->id) == 0)
 		w->s->releasing = 1;
@@ -628,7 +629,8 @@ wb_write_runs(struct db *db, struct wb *b)
 		if (!w->locked || !wb_run_changed(w))
 			continue;
 		p[0] = dbp_str(w->r->id);
-		p[1] = DBP_INT(w->start);
+		/* The claim's start time: the executor's deadline counts from it too. */
+		p[1] = DBP_INT(w->start ? w->r->started_unix_ms : 0);
 		p[2] = DBP_INT(w->r->limits.timeout_s);
 		p[3] = dbp_str(w->output);
 		p[4] = DBP_INT(w->steps);

@@ -100,6 +100,7 @@ struct xrun {
 	char *resume_input; /* an answer delivered by input, not yet consumed */
 	int approved; /* picked up as "approved": the next gate is passed */
 	int cancel_requested;
+	int64_t started_unix_ms; /* started_at (the first claim's time until it is stored) */
 	int64_t deadline_unix_ms; /* started_at + timeout_s */
 	json_t *input;
 

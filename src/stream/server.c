@@ -70,7 +70,8 @@ static const char srv_sql_session[] =
     "SELECT status FROM sessions WHERE workspace_id = ? AND id = ?";
 static const char srv_sql_run_end[] =
     "SELECT status, output, error_code, error_message, prompt_tokens, completion_tokens,"
-    " cost_nusd FROM runs WHERE id = ?";
+    " cost_nusd, (SELECT MAX(e.seq) FROM events e WHERE e.run_id = r.id)"
+    " FROM runs r WHERE r.id = ?";
 
 uint64_t
 server_now_ms(void)
@@ -549,11 +550,13 @@ conn_final_frame(struct server *s, struct sconn *c, const char *run_id)
 	json_t *frame;
 	const char *name;
 	char *text;
+	long long last_seq;
 
 	if (db_query(s->db, srv_sql_run_end, &p, 1, &res) == -1 || res->nrows == 0) {
 		db_result_free(res);
 		return;
 	}
+	last_seq = db_cell_int(res, 0, 7, 0);
 	if (db_cell(res, 0, 2) != NULL && strcmp(db_cell(res, 0, 0), "cancelled") != 0 &&
 	    strcmp(db_cell(res, 0, 0), "rejected") != 0) {
 		name = "error";
@@ -577,8 +580,9 @@ conn_final_frame(struct server *s, struct sconn *c, const char *run_id)
 	text = json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(frame);
 	if (text != NULL) {
-		char head[64];
-		int n = snprintf(head, sizeof(head), "event: %s\ndata: ", name);
+		/* Framed as live: the id is the seq of the run's last (terminal) event. */
+		char head[96];
+		int n = snprintf(head, sizeof(head), "id: %lld\nevent: %s\ndata: ", last_seq, name);
 
 		(void)sconn_write(s, c, head, (size_t)n);
 		(void)sconn_write(s, c, text, strlen(text));

@@ -175,9 +175,12 @@ def test_execution_frames(stack, ws_a, toolserver):
     done = data[-1]
     assert done["status"] == "completed" and done["output"] == {"response": "final words"}
     assert set(done["token_usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
-    # a finished execution sends one done frame and closes
+    # a finished execution sends one done frame and closes, framed as the
+    # live one was: the same id line (the terminal event's seq) and data
     again = sse(stack, ws_a.admin_key, "/api/v1/executions/%s/stream" % ex_id).events(timeout=10)
     assert [f["event"] for f in again] == ["done"]
+    assert frames[-1]["id"] is not None and again[0]["id"] == frames[-1]["id"], (frames, again)
+    assert json.loads(again[0]["data"]) == done
 
 
 def test_failed_execution_ends_with_an_error_frame(stack, ws_a):
