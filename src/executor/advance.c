@@ -512,9 +512,16 @@ advance_abort(struct xrun *r)
 
 /* --- a model call reporting back ------------------------------------------ */
 
+/*
+ * A step's first text (and first thinking) is flushed at once, so a
+ * listener sees the answer begin without waiting out the coalescing
+ * interval; later text coalesces into ~EXECUTOR_FLUSH_MS deltas.
+ */
 void
 model_text(struct xrun *r, const char *s, size_t n)
 {
+	if (r->outlen == 0 && n > 0)
+		r->urgent = 1;
 	if (xrun_buf_append(&r->out, &r->outlen, &r->outcap, s, n, ADV_OUTPUT_MAX) == -1)
 		log_warnx("msg=\"model output over the cap, truncated\" run=%s", r->id);
 }
@@ -522,6 +529,8 @@ model_text(struct xrun *r, const char *s, size_t n)
 void
 model_thinking(struct xrun *r, const char *s, size_t n)
 {
+	if (r->thinklen == 0 && n > 0)
+		r->urgent = 1;
 	(void)xrun_buf_append(&r->thinking, &r->thinklen, &r->thinkcap, s, n, ADV_OUTPUT_MAX);
 }
 

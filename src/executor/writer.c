@@ -211,7 +211,7 @@ writer_ready(const struct executor *ex)
 	if (!idle)
 		return 0;
 	for (const struct xrun *r = ex->runs; r != NULL; r = r->next)
-		if ((r->commit_pending || (r->ops != NULL && r->phase != XR_MODEL)) &&
+		if ((r->commit_pending || r->urgent || (r->ops != NULL && r->phase != XR_MODEL)) &&
 		    !ex->writers[r->lane]->busy)
 			return 1;
 	return 0;
@@ -355,6 +355,7 @@ wr_take(struct executor *ex, int lane)
 		job->pending[i] = r->commit_pending;
 		r->ops = r->ops_tail = NULL;
 		r->commit_pending = 0;
+		r->urgent = 0;
 		r->flushing = 1;
 	}
 	return job;
@@ -371,8 +372,11 @@ writer_flush(struct executor *ex)
 	if (!idle)
 		return 0; /* ops keep gathering: the next jobs take them all */
 	for (struct xrun *r = ex->runs; r != NULL; r = r->next)
-		if (!ex->writers[r->lane]->busy)
+		if (!ex->writers[r->lane]->busy) {
 			advance_flush_deltas(r);
+			if (r->ops == NULL)
+				r->urgent = 0; /* nothing to commit: no reason to spin */
+		}
 	for (int i = 0; i < ex->nwriters; i++) {
 		struct writer *w = ex->writers[i];
 		struct wr_job *job;

@@ -69,6 +69,9 @@ xrun_event_text(struct xrun *r, const char *type, char *text)
 	}
 	op->text = text;
 	snprintf(op->type, sizeof(op->type), "%s", type);
+	/* Deltas coalesce (trailing edge); every other event commits at once. */
+	if (strcmp(type, "message.delta") != 0 && strcmp(type, "thinking.delta") != 0)
+		r->urgent = 1;
 }
 
 void

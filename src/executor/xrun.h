@@ -139,6 +139,11 @@ struct xrun {
 	/* uncommitted writes, in order */
 	struct xop *ops, *ops_tail;
 	int commit_pending; /* a step waits for these to commit */
+	/*
+	 * A lifecycle event or a step's first delta is queued (or its text
+	 * arrived): flush now, not at the next coalescing tick (writer.c).
+	 */
+	int urgent;
 	int fenced; /* a write found someone else's lease: drop */
 	int failed_flushes;
 	int lane; /* the writer lane of its session (writer.c) */

@@ -18,6 +18,7 @@ Knobs (environment): see tests/bench/README.md.
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from benchlib import (REPO, HERE, TERMINAL, BenchError, Http, Perf, Sampler, Sta
                       nproc, os_user, parallel_posts, proc_status, raise_nofile, rss_kb,
                       stop_popen, verdict, wrk, children, free_port)
 
-NAMES = ("read", "create", "execute", "concurrency", "fanout", "memory")
+NAMES = ("read", "create", "execute", "concurrency", "fanout", "memory", "latency")
 
 
 def env_float(name, default):
@@ -1031,10 +1032,147 @@ def bench_memory():
         finish_stack(s)
 
 
+# --- 7. latency -----------------------------------------------------------------------------
+
+
+def baseline_executor_build():
+    """The executor of the latency baseline: BENCH_LATENCY_BASELINE_BUILD (a
+    release build directory), else a release build of BENCH_LATENCY_BASELINE_REV
+    (default: the commit before leading-edge commits, 76a012d) made from `git
+    archive` under WORK/baseline-<rev>. Only the executor is swapped: the rest
+    of the stack is the build under test."""
+    given = os.environ.get("BENCH_LATENCY_BASELINE_BUILD")
+    if given:
+        return os.path.abspath(given)
+    rev = os.environ.get("BENCH_LATENCY_BASELINE_REV", "76a012d")
+    root = os.path.join(WORK, "baseline-" + rev)
+    src, build = os.path.join(root, "src"), os.path.join(root, "build")
+    binary = os.path.join(build, "src", "executor", "agentrun-executor")
+    if os.path.exists(binary):
+        return build
+    log("latency: building the baseline executor at %s in %s" % (rev, root))
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(src)
+    os.makedirs(build)
+    archive = subprocess.run(["git", "-C", REPO, "archive", rev], stdout=subprocess.PIPE,
+                             timeout=120)
+    if archive.returncode != 0:
+        raise BenchError("git archive %s failed" % rev)
+    subprocess.run(["tar", "-x", "-C", src], input=archive.stdout, check=True, timeout=120)
+    with open(os.path.join(root, "build.log"), "wb") as lf:
+        for argv, cwd in ((["autoreconf", "-fi"], src),
+                          ([os.path.join(src, "configure"), "CFLAGS=-O2 -g"], build),
+                          (["make", "-j%d" % nproc(), "src/executor/agentrun-executor"], build)):
+            if subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=lf,
+                              stderr=subprocess.STDOUT, timeout=900).returncode != 0:
+                raise BenchError("baseline build failed (%s); see %s/build.log" % (
+                    " ".join(argv[:1]), root))
+    return build
+
+
+def latency_round(s, h, key, agent, fake, n):
+    """n sequential runs, each on a fresh session whose SSE stream is open
+    before the create: when run.started and the first message.delta reach
+    the client, against the POST's send time and the fake provider's first
+    content token (same clock, time.time())."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+    from sse import SSE  # noqa: E402 (the integration suite's raw SSE reader)
+
+    started, first_delta = [], []
+    for i in range(n):
+        status, sess = h.request("POST", "/api/v1/sessions", {"agent_id": agent})
+        if status != 201:
+            raise BenchError("creating a session failed: %s %r" % (status, sess))
+        stream = SSE("127.0.0.1", s.port, "/api/v1/sessions/%s/events" % sess["id"], key=key)
+        before = len(fake.requests)
+        t0 = time.time()
+        status, run = h.request("POST", "/api/v1/sessions/%s/runs" % sess["id"],
+                                {"input": {"prompt": "latency probe %d with a few words" % i}})
+        if status != 201:
+            raise BenchError("creating a run failed: %s %r" % (status, run))
+        seen = {}
+
+        def mark(ev):
+            seen.setdefault(ev["event"], time.time())
+            return ev["event"] in ("run.completed", "run.failed", "run.cancelled",
+                                   "run.timeout")
+        stream.events(until=mark, timeout=30)
+        stream.close()
+        if "run.started" not in seen or "message.delta" not in seen:
+            raise BenchError("run %s: no run.started or message.delta on its stream (%r)" % (
+                run["id"], sorted(seen)))
+        reqs = fake.requests[before:]
+        times = reqs[0].get("event_times") if reqs else None
+        if not times or len(times) < 2:
+            raise BenchError("the fake provider recorded no token for run %s" % run["id"])
+        started.append((seen["run.started"] - t0) * 1000)
+        first_delta.append((seen["message.delta"] - times[1]) * 1000)  # [0] is the role chunk
+    return started, first_delta
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def bench_latency():
+    sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+    from fakes import FakeProvider  # noqa: E402
+
+    n = scaled(200, 20)
+    base_build = baseline_executor_build()
+    fake = FakeProvider(chunk_delay_ms=20)
+    fake.start()
+    s = new_stack("latency", env={"AGENTRUN_OPENAI_BASE_URL": fake.openai_base_url,
+                                  "AGENTRUN_OPENAI_API_KEY": "sk-bench"})
+    try:
+        ws, key = s.tenant()
+        h = Http(s.port, key)
+        status, doc = h.request("POST", "/api/v1/agents", {
+            "key": "bench-lat-" + uuid.uuid4().hex[:8], "activate": True,
+            "version": {"model": {"provider": "openai", "name": "fake-echo"},
+                        "system_prompt": "be brief", "tools": []}})
+        if status != 201:
+            raise BenchError("creating the agent failed: %s %r" % (status, doc))
+        agent = doc["id"]
+        figures = {}
+        # Alternate baseline and new executor in halves, so drift hits both alike.
+        for label, build in (("baseline", base_build), ("new", BUILD),
+                             ("baseline", base_build), ("new", BUILD)):
+            s.build = build
+            s.start_executor()
+            st, fd = latency_round(s, h, key, agent, fake, max(1, n // 2))
+            figures.setdefault(label, ([], []))
+            figures[label][0].extend(st)
+            figures[label][1].extend(fd)
+        s.build = BUILD
+        h.close()
+        t = Table("latency: %d sequential runs each (fake OpenAI provider, 20 ms between "
+                  "tokens), SSE open before the create" % (2 * max(1, n // 2)))
+        new, base = figures["new"], figures["baseline"]
+        t.add("POST -> run.started on SSE p50 / p99", "%.1f / %.1f ms" % (
+            pct(new[0], 50), pct(new[0], 99)), "< 15 / < 40 ms",
+            verdict(pct(new[0], 50) < 15 and pct(new[0], 99) < 40))
+        t.add("  baseline (previous executor)", "%.1f / %.1f ms" % (
+            pct(base[0], 50), pct(base[0], 99)))
+        t.add("first token -> first message.delta on SSE p50 / p99", "%.1f / %.1f ms" % (
+            pct(new[1], 50), pct(new[1], 99)), "p50 < 10 ms", verdict(pct(new[1], 50) < 10))
+        t.add("  baseline (previous executor)", "%.1f / %.1f ms" % (
+            pct(base[1], 50), pct(base[1], 99)))
+        t.note("baseline executor: %s; the API, stream worker and nginx are the build under "
+               "test in both" % base_build)
+        save("latency", t, {"n": n, "new": {"started_ms": new[0], "first_delta_ms": new[1]},
+                            "baseline": {"started_ms": base[0], "first_delta_ms": base[1]}})
+    finally:
+        finish_stack(s)
+        fake.stop()
+
+
 # --- main -----------------------------------------------------------------------------------
 
 BENCHES = {"read": bench_read, "create": bench_create, "execute": bench_execute,
-           "concurrency": bench_concurrency, "fanout": bench_fanout, "memory": bench_memory}
+           "concurrency": bench_concurrency, "fanout": bench_fanout, "memory": bench_memory,
+           "latency": bench_latency}
 
 
 def machine():

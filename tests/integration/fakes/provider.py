@@ -364,7 +364,8 @@ class _ProviderHandler(BaseHandler):
                     self.sleep(delay_s)
                 self.write_chunk(ev)
                 sent += 1
-                owner._update(self.rec, events_sent=sent)
+                owner._update(self.rec, events_sent=sent,
+                              event_times=self.rec["event_times"] + [time.time()])
             owner._update(self.rec, outcome="ok", end=time.monotonic())
             self.end_chunked()
         except Aborted:
@@ -599,7 +600,7 @@ class FakeProvider(LoopbackServer):
             rec = {"seq": self._seq, "path": path, "api": api, "headers": headers, "body": body,
                    "model": model, "key": key, "stream": stream, "time": time.time(),
                    "mono": time.monotonic(), "turn": None, "status": None, "outcome": None,
-                   "events_sent": 0, "end": None}
+                   "events_sent": 0, "event_times": [], "end": None}
             self._requests.append(rec)
             self._cond.notify_all()
             return rec
@@ -616,7 +617,9 @@ class FakeProvider(LoopbackServer):
         body (parsed JSON or None), model, key (Bearer token or x-api-key), stream,
         time (time.time()), mono (time.monotonic()), turn (script index or None),
         status, outcome ("ok"|"failed"|"rejected"|"disconnected"|"client_gone"|
-        "aborted"|None while running), events_sent, end (monotonic or None)."""
+        "aborted"|None while running), events_sent, event_times (time.time() of
+        each streamed event as it was written: the benchmark's first-token time),
+        end (monotonic or None)."""
         with self._lock:
             return [dict(r) for r in self._requests]
 
