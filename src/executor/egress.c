@@ -52,7 +52,7 @@
 
 #include "tools/netguard.h"
 
-#if LIBCURL_VERSION_NUM < 0x075500
+#if defined(LIBCURL_VERSION_NUM) && LIBCURL_VERSION_NUM < 0x075500
 #error "libcurl >= 7.85 is needed (CURLOPT_PREREQFUNCTION, CURLOPT_PROTOCOLS_STR)"
 #endif
 
@@ -132,8 +132,8 @@ egress_ip_allowed(const char *ip, int allow_private)
  * the buffers. 0, or -1 when it does not parse or a part does not fit.
  */
 static int
-egress_origin(const char *url, char *scheme, size_t schemesz, char *host, size_t hostsz,
-    char *port, size_t portsz, int want_bare)
+egress_origin(const char *url, char *scheme, size_t schemesz, char *host, size_t hostsz, char *port,
+    size_t portsz, int want_bare)
 {
 	CURLU *u = curl_url();
 	char *s = NULL, *h = NULL, *p = NULL, *rest = NULL;
@@ -146,9 +146,10 @@ egress_origin(const char *url, char *scheme, size_t schemesz, char *host, size_t
 	    curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK)
 		goto out;
 	/* An allow-list entry is a host and a port, nothing else. */
-	if (want_bare && (curl_url_get(u, CURLUPART_USER, &rest, 0) != CURLUE_NO_USER ||
-			     curl_url_get(u, CURLUPART_QUERY, &rest, 0) != CURLUE_NO_QUERY ||
-			     curl_url_get(u, CURLUPART_FRAGMENT, &rest, 0) != CURLUE_NO_FRAGMENT))
+	if (want_bare &&
+	    (curl_url_get(u, CURLUPART_USER, &rest, 0) != CURLUE_NO_USER ||
+		curl_url_get(u, CURLUPART_QUERY, &rest, 0) != CURLUE_NO_QUERY ||
+		curl_url_get(u, CURLUPART_FRAGMENT, &rest, 0) != CURLUE_NO_FRAGMENT))
 		goto out;
 	if (snprintf(scheme, schemesz, "%s", s) >= (int)schemesz ||
 	    snprintf(host, hostsz, "%s", h) >= (int)hostsz ||
@@ -210,8 +211,8 @@ egress_list_check(const char *list, char *err, size_t errsz)
 		    (path = strchr(entry + strlen("http://"), '/')) == NULL || path[1] != '\0' ||
 		    egress_origin(entry, scheme, sizeof(scheme), host, sizeof(host), port,
 			sizeof(port), 1) == -1) {
-			snprintf(err, errsz, "\"%.*s\" is not a host or host:port", (int)len,
-			    at - len);
+			snprintf(
+			    err, errsz, "\"%.*s\" is not a host or host:port", (int)len, at - len);
 			return -1;
 		}
 	}
@@ -228,12 +229,13 @@ egress_host_listed(const char *list, const char *url)
 	int more;
 
 	if (list == NULL || url == NULL ||
-	    egress_origin(
-		url, scheme, sizeof(scheme), host, sizeof(host), port, sizeof(port), 0) == -1)
+	    egress_origin(url, scheme, sizeof(scheme), host, sizeof(host), port, sizeof(port), 0) ==
+		-1)
 		return 0;
 	while ((more = egress_next_entry(&at, entry, sizeof(entry), &len)) != 0) {
-		if (more == -1 || egress_origin(entry, escheme, sizeof(escheme), ehost,
-				      sizeof(ehost), eport, sizeof(eport), 1) == -1)
+		if (more == -1 ||
+		    egress_origin(entry, escheme, sizeof(escheme), ehost, sizeof(ehost), eport,
+			sizeof(eport), 1) == -1)
 			continue;
 		if (strcasecmp(host, ehost) == 0 &&
 		    (!egress_entry_has_port(entry) || strcmp(port, eport) == 0))
