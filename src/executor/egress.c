@@ -66,7 +66,16 @@ egress_opensocket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 
 	(void)purpose;
 	if (!netguard_allowed(&addr->addr, g->allow_private)) {
+		const void *a = addr->family == AF_INET6
+		    ? (const void *)&((const struct sockaddr_in6 *)(const void *)&addr->addr)
+			  ->sin6_addr
+		    : (const void *)&((const struct sockaddr_in *)(const void *)&addr->addr)
+			  ->sin_addr;
+
 		g->refused = 1;
+		if ((addr->family != AF_INET && addr->family != AF_INET6) ||
+		    inet_ntop(addr->family, a, g->refused_ip, sizeof(g->refused_ip)) == NULL)
+			snprintf(g->refused_ip, sizeof(g->refused_ip), "(family %d)", addr->family);
 		return CURL_SOCKET_BAD;
 	}
 	return socket(addr->family, addr->socktype, addr->protocol);
@@ -83,6 +92,7 @@ egress_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port, int
 	if (egress_ip_allowed(primary_ip, g->allow_private))
 		return CURL_PREREQFUNC_OK;
 	g->refused = 1;
+	snprintf(g->refused_ip, sizeof(g->refused_ip), "%s", primary_ip != NULL ? primary_ip : "");
 	return CURL_PREREQFUNC_ABORT;
 }
 
@@ -90,6 +100,7 @@ void
 egress_setopt(CURL *easy, struct egress *g)
 {
 	g->refused = 0;
+	g->refused_ip[0] = '\0';
 	if (!g->guarded)
 		return;
 	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, egress_opensocket);

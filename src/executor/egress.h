@@ -16,12 +16,15 @@ struct egress {
 	int guarded; /* a tenant chose the destination: check addresses, no pooled connection */
 	int allow_private; /* loopback, private and link-local are allowed too */
 	int refused; /* out: a check refused the address; the transfer was aborted */
+	char refused_ip[48]; /* out: the address refused last, as text, for the log */
 };
 
 /*
  * Sets the guard on easy (after curl_easy_reset): the connect-time and the
  * per-request address checks, no pooled connection in either direction, no
  * proxy. Does nothing when g->guarded is 0. Borrows g; clears g->refused.
+ * refused is set even when curl then connects to another address of the
+ * host: look at it only when the transfer failed.
  */
 void egress_setopt(CURL *easy, struct egress *g);
 

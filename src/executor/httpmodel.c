@@ -129,6 +129,10 @@ hm_done(void *arg, CURLcode rc, long status)
 	}
 	if (rc != CURLE_OK && r->guard.refused) {
 		/* Says no more than that: what else answers there is none of the tenant's business. */
+		char ip[sizeof(r->guard.refused_ip) * 4];
+
+		log_info("msg=\"outbound address refused\" run=%s call=model ip=%s", r->id,
+		    log_escape(ip, sizeof(ip), r->guard.refused_ip));
 		hm_stream_free(r);
 		model_failed(r, 0, -1,
 		    "refused: the route's base_url is not an allowed address (loopback, private or"
@@ -228,7 +232,8 @@ httpmodel_start(struct xrun *r)
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* A route's base_url is the tenant's choice; the operator's own is trusted (egress.h). */
-	r->guard = (struct egress){ r->ep->guarded, r->ep->allow_private, 0 };
+	r->guard =
+	    (struct egress){ .guarded = r->ep->guarded, .allow_private = r->ep->allow_private };
 	egress_setopt(r->easy, &r->guard);
 	if (loop_xfer_add(r->ex->loop, r->easy, hm_done, r) == -1) {
 		hm_stream_free(r);

@@ -91,6 +91,10 @@ ht_done(void *arg, CURLcode rc, long status)
 	json_t *out;
 
 	if (rc != CURLE_OK && r->guard.refused) {
+		char ip[sizeof(r->guard.refused_ip) * 4];
+
+		log_info("msg=\"outbound address refused\" run=%s call=tool hop=%d ip=%s", r->id,
+		    r->hops, log_escape(ip, sizeof(ip), r->guard.refused_ip));
 		tool_done(r,
 		    json_string("refused: the tool's address is not allowed "
 				"(loopback, private or link-local; see tools.allow_private)"),
@@ -185,7 +189,8 @@ ht_send(struct xrun *r)
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, left);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	r->guard = (struct egress){ 1, r->ex->cfg->tools_allow_private, 0 };
+	r->guard =
+	    (struct egress){ .guarded = 1, .allow_private = r->ex->cfg->tools_allow_private };
 	egress_setopt(r->easy, &r->guard);
 	if (loop_xfer_add(r->ex->loop, r->easy, ht_done, r) == -1) {
 		tool_failed(r, 1, -1, "cannot start the transfer");

@@ -164,6 +164,12 @@ def test_route_base_url_on_loopback_is_refused_unless_allow_listed(stack, ws_a, 
             assert provider.calls(m) == 0
     assert own_run["status"] == "completed", own_run
     assert provider.keys(own) == [OPERATOR_ANTHROPIC_KEY]
+    # The operator's log says which address was refused, for which run.
+    with open(os.path.join(stack.dir, "log", "egress-guard.log")) as f:
+        log = [line for line in f if "outbound address refused" in line]
+    for run_id in ids.values():
+        assert any("run=%s call=model" % run_id in line for line in log), log
+    assert all("ip=127.0.0.1" in line or "ip=::1" in line for line in log), log
     # An allow-listed host is reached.
     with ExtraExecutor(stack, "egress-listed",
                        env=_env(providers_allow_hosts="gateway.internal 127.0.0.1")):
