@@ -41,6 +41,10 @@ static const char claim_sql_heartbeat[] =
     " runnable_at = NOW(3) + INTERVAL ? SECOND WHERE owner = ? AND lease_token IS NOT NULL";
 static const char claim_sql_cancels[] =
     "SELECT id FROM runs WHERE owner = ? AND cancel_requested = 1";
+/* One run given back untouched (its route could not be read): claimed again in a second. */
+static const char claim_sql_release_one[] =
+    "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
+    " runnable_at = NOW(3) + INTERVAL 1 SECOND WHERE id = ? AND lease_token = ?";
 static const char claim_sql_release_all[] =
     "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
     " runnable_at = NOW(3) WHERE owner = ?";
@@ -407,7 +411,7 @@ enum claim_route_rc {
  * Loads the run's route into its endpoint: the route's base_url (empty when
  * it names none) and its key, opened with the master key. A deleted route
  * is gone for runs too, and a key that does not open is never replaced by
- * another: both leave r->ep_error set, and the run fails at its first model
+ * another: both leave r->ep_error set, and the run fails at its next model
  * step (advance.c).
  */
 static enum claim_route_rc
@@ -598,9 +602,18 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 	json_decref(approval);
 	r->deadline_unix_ms = db_cell_int(res, row, 18, 0) + r->limits.timeout_s * 1000;
 	if (route_id[0] != '\0' && claim_route(ex, r, route_id) == CLAIM_ROUTE_DB_ERROR) {
-		/* Not started: its lease expires and it is claimed again. */
+		/*
+		 * Never a call without its route's rules: not started, and given
+		 * back, since the heartbeat renews every lease of this owner, held
+		 * or not (when even that fails, it waits for this executor's end).
+		 */
+		struct db_param p[2] = { dbp_str(r->id), dbp_str(r->lease_token) };
+
 		log_warnx("msg=\"cannot load the run's route\" run=%s errno=%u", r->id,
 		    db_last_errno(ex->db));
+		if (db_query(ex->db, claim_sql_release_one, p, 2, NULL) == -1)
+			log_warnx("msg=\"cannot give the run back\" run=%s errno=%u", r->id,
+			    db_last_errno(ex->db));
 		xrun_free(r);
 		return NULL;
 	}

@@ -90,7 +90,7 @@ struct xrun {
 	struct xrun_endpoint *ep; /* model endpoint and key; NULL: none (scripted) */
 	/*
 	 * Why this run's model calls cannot be made (its route was deleted, its
-	 * key does not open): set at claim, and the first model step fails with
+	 * key does not open): set at claim, and the next model step fails with
 	 * it (PROVIDER_ERROR), whatever the provider. "" when they can.
 	 */
 	char ep_error[200];
