@@ -85,6 +85,12 @@ static const struct config_entry config_table[] = {
 	STR("openai", "api_key", openai_api_key, ""),
 	STR("anthropic", "base_url", anthropic_base_url, "https://api.anthropic.com"),
 	STR("anthropic", "api_key", anthropic_api_key, ""),
+	/*
+	 * Hosts a route's base_url may name although they resolve to loopback,
+	 * private or link-local addresses (private LLM gateways); the executor
+	 * checks the syntax at start.
+	 */
+	STR("providers", "allow_hosts", providers_allow_hosts, ""),
 
 	INT("billing", "credits_per_usd", billing_credits_per_usd, "1000", 0, 1000000000),
 

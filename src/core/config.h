@@ -56,6 +56,7 @@ struct config {
 	char openai_api_key[CONFIG_STR_MAX];
 	char anthropic_base_url[CONFIG_STR_MAX];
 	char anthropic_api_key[CONFIG_STR_MAX];
+	char providers_allow_hosts[CONFIG_STR_MAX]; /* route hosts allowed private addresses */
 
 	long long billing_credits_per_usd;
 

@@ -241,7 +241,9 @@ adv_model(struct xrun *r)
 	adv_reset_step(r);
 	r->phase = XR_MODEL;
 	adv_step_started(r, "llm", r->model);
-	if (strcmp(r->provider, "scripted") == 0)
+	if (r->ep_error[0] != '\0')
+		model_failed(r, 0, -1, r->ep_error); /* no call can be made: not retried */
+	else if (strcmp(r->provider, "scripted") == 0)
 		(void)scripted_start(r);
 	else
 		(void)httpmodel_start(r);

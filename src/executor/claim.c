@@ -10,6 +10,7 @@
  * session-then-run lock order; the visible transition (run.started, status
  * running) is the writer's first commit for the run.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "../core/jsonv.h"
 #include "../core/log.h"
 #include "../core/secretbox.h"
+#include "egress.h"
 #include "executor.h"
 #include "loop.h"
 #include "xrun.h"
@@ -39,6 +41,10 @@ static const char claim_sql_heartbeat[] =
     " runnable_at = NOW(3) + INTERVAL ? SECOND WHERE owner = ? AND lease_token IS NOT NULL";
 static const char claim_sql_cancels[] =
     "SELECT id FROM runs WHERE owner = ? AND cancel_requested = 1";
+/* One run given back untouched (its route could not be read): claimed again in a second. */
+static const char claim_sql_release_one[] =
+    "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
+    " runnable_at = NOW(3) + INTERVAL 1 SECOND WHERE id = ? AND lease_token = ?";
 static const char claim_sql_release_all[] =
     "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
     " runnable_at = NOW(3) WHERE owner = ?";
@@ -67,7 +73,7 @@ static struct dbrows_template claim_t_model_calls = DBROWS_TEMPLATE(
     " FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.id IN (",
     "?", ", ", ") GROUP BY s.run_id", 0, 1);
 static const char claim_sql_route[] =
-    "SELECT base_url, api_key_ciphertext, api_key_nonce FROM routes"
+    "SELECT base_url, api_key_ciphertext, api_key_nonce, deleted_at IS NOT NULL FROM routes"
     " WHERE workspace_id = ? AND id = ?";
 
 /* Runs held per workspace: counted once per claim, not once per candidate. */
@@ -479,16 +485,40 @@ claim_history(struct xrun *r, const struct claim_msgs *msgs)
 	claim_close_dangling(r);
 }
 
-static void
+/* What claim_route found. */
+enum claim_route_rc {
+	CLAIM_ROUTE_OK,
+	CLAIM_ROUTE_UNUSABLE, /* deleted, missing or its key does not open: r->ep_error says */
+	CLAIM_ROUTE_DB_ERROR,
+};
+
+/*
+ * Loads the run's route into its endpoint: the route's base_url (empty when
+ * it names none) and its key, opened with the master key. A deleted route
+ * is gone for runs too, and a key that does not open is never replaced by
+ * another: both leave r->ep_error set, and the run fails at its next model
+ * step (advance.c).
+ */
+static enum claim_route_rc
 claim_route(struct executor *ex, struct xrun *r, const char *route_id)
 {
 	struct db_param p[2] = { dbp_str(r->workspace_id), dbp_str(route_id) };
+	struct xrun_endpoint *ep;
 	struct db_result *res;
+	enum claim_route_rc rc = CLAIM_ROUTE_UNUSABLE;
 
 	if (db_query(ex->db, claim_sql_route, p, 2, &res) == -1)
-		return;
-	if (res->nrows > 0 && xrun_endpoint(r) != NULL) {
-		struct xrun_endpoint *ep = r->ep;
+		return CLAIM_ROUTE_DB_ERROR;
+	if (res->nrows == 0 || db_cell_int(res, 0, 3, 0) != 0) {
+		snprintf(r->ep_error, sizeof(r->ep_error), "the run's route %s %s", route_id,
+		    res->nrows == 0 ? "does not exist" : "was deleted");
+		goto out;
+	}
+	if ((ep = xrun_endpoint(r)) == NULL) {
+		rc = CLAIM_ROUTE_DB_ERROR; /* out of memory: claimed again later */
+		goto out;
+	}
+	{
 		const char *url = db_cell(res, 0, 0);
 		const char *ct = db_cell(res, 0, 1);
 		const char *nonce = db_cell(res, 0, 2);
@@ -496,40 +526,75 @@ claim_route(struct executor *ex, struct xrun *r, const char *route_id)
 
 		if (url != NULL)
 			snprintf(ep->base_url, sizeof(ep->base_url), "%s", url);
-		if (ct != NULL && nonce != NULL && ex->have_master_key &&
-		    ctlen > SECRETBOX_TAG_LEN && ctlen - SECRETBOX_TAG_LEN < sizeof(ep->api_key) &&
+		if (ct == NULL) {
+			rc = CLAIM_ROUTE_OK;
+			goto out;
+		}
+		if (nonce != NULL && ex->have_master_key && ctlen > SECRETBOX_TAG_LEN &&
+		    ctlen - SECRETBOX_TAG_LEN < sizeof(ep->api_key) &&
 		    res->len[2] == SECRETBOX_NONCE_LEN &&
 		    secretbox_open(ex->master_key, r->workspace_id, route_id,
 			(const unsigned char *)ct, ctlen, (const unsigned char *)nonce,
-			(unsigned char *)ep->api_key) == 0)
+			(unsigned char *)ep->api_key) == 0) {
 			ep->api_key[ctlen - SECRETBOX_TAG_LEN] = '\0';
-		else if (ct != NULL)
-			log_warnx(
-			    "msg=\"route key does not open\" run=%s route=%s", r->id, route_id);
+			rc = CLAIM_ROUTE_OK;
+			goto out;
+		}
+		log_warnx("msg=\"route key does not open\" run=%s route=%s", r->id, route_id);
+		snprintf(r->ep_error, sizeof(r->ep_error),
+		    "the api_key of route %s cannot be decrypted by this executor (%s); store"
+		    " the key again",
+		    route_id,
+		    ex->have_master_key ? "sealed under another security.master_key, or altered"
+					: "it has no usable security.master_key");
 	}
+out:
 	db_result_free(res);
+	return rc;
 }
 
-/* The server-wide endpoint and key of a provider, unless a route set them. */
+/* The operator's endpoint of each provider ([openai], [anthropic]). */
+static const struct claim_provider {
+	const char *name;
+	size_t url, key; /* offsets in struct config */
+} claim_providers[] = {
+	{ "openai", offsetof(struct config, openai_base_url),
+	    offsetof(struct config, openai_api_key) },
+	{ "anthropic", offsetof(struct config, anthropic_base_url),
+	    offsetof(struct config, anthropic_api_key) },
+};
+
+/*
+ * Completes the run's endpoint. The operator's key goes only to the
+ * operator's own base URL: a run without a route, or whose route names no
+ * base_url or exactly the operator's, may use it (the route's own key comes
+ * first); a route naming any other base_url uses its own key or none, and
+ * its calls are guarded (egress.h), with private addresses only for hosts
+ * on providers.allow_hosts.
+ */
 static void
-claim_provider_defaults(struct executor *ex, struct xrun *r)
+claim_endpoint(struct executor *ex, struct xrun *r)
 {
 	const char *url = "", *key = "";
 	struct xrun_endpoint *ep;
 
-	if (strcmp(r->provider, "openai") == 0) {
-		url = ex->cfg->openai_base_url;
-		key = ex->cfg->openai_api_key;
-	} else if (strcmp(r->provider, "anthropic") == 0) {
-		url = ex->cfg->anthropic_base_url;
-		key = ex->cfg->anthropic_api_key;
-	}
+	for (size_t i = 0; i < sizeof(claim_providers) / sizeof(claim_providers[0]); i++)
+		if (strcmp(r->provider, claim_providers[i].name) == 0) {
+			url = (const char *)ex->cfg + claim_providers[i].url;
+			key = (const char *)ex->cfg + claim_providers[i].key;
+		}
 	if (r->ep == NULL && url[0] == '\0' && key[0] == '\0')
 		return; /* nothing to call: scripted, or a provider without a default */
 	if ((ep = xrun_endpoint(r)) == NULL)
 		return; /* the call fails for want of a base_url */
 	if (ep->base_url[0] == '\0')
 		snprintf(ep->base_url, sizeof(ep->base_url), "%s", url);
+	else if (!egress_same_base(ep->base_url, url)) {
+		ep->guarded = 1;
+		ep->allow_private =
+		    egress_host_listed(ex->cfg->providers_allow_hosts, ep->base_url);
+		return;
+	}
 	if (ep->api_key[0] == '\0')
 		snprintf(ep->api_key, sizeof(ep->api_key), "%s", key);
 }
@@ -622,9 +687,24 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 	json_decref(approval);
 	r->started_unix_ms = db_cell_int(res, row, 18, 0);
 	r->deadline_unix_ms = r->started_unix_ms + r->limits.timeout_s * 1000;
-	if (route_id[0] != '\0')
-		claim_route(ex, r, route_id);
-	claim_provider_defaults(ex, r);
+	if (route_id[0] != '\0' && claim_route(ex, r, route_id) == CLAIM_ROUTE_DB_ERROR) {
+		/*
+		 * Never a call without its route's rules: not started, and given
+		 * back, since the heartbeat renews every lease of this owner, held
+		 * or not (when even that fails, it waits for this executor's end).
+		 */
+		struct db_param p[2] = { dbp_str(r->id), dbp_str(r->lease_token) };
+
+		log_warnx("msg=\"cannot load the run's route\" run=%s errno=%u", r->id,
+		    db_last_errno(ex->db));
+		if (db_query(ex->db, claim_sql_release_one, p, 2, NULL) == -1)
+			log_warnx("msg=\"cannot give the run back\" run=%s errno=%u", r->id,
+			    db_last_errno(ex->db));
+		xrun_free(r);
+		return NULL;
+	}
+	if (r->ep_error[0] == '\0')
+		claim_endpoint(ex, r);
 	claim_history(r, msgs);
 	for (size_t i = 0; cnt != NULL && i < cnt->nrows; i++)
 		if (strcmp(db_cell(cnt, i, 0), r->id) == 0) {

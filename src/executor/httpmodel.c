@@ -4,7 +4,9 @@
  * streamed response is fed to its parser as it arrives, and the parser's
  * events go to the agent loop. Errors are sorted for the retry policy:
  * connect errors, timeouts, 408, 429 and 5xx are retried (Retry-After
- * honoured); other 4xx are not.
+ * honoured); other 4xx are not. Redirects are not followed. A route's
+ * base_url is guarded like a tool URL (egress.h): an address the guard
+ * refuses fails the run at once, without a retry.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <sodium.h>
 
 #include "../core/log.h"
+#include "egress.h"
 #include "executor.h"
 #include "loop.h"
 #include "model.h"
@@ -124,6 +127,18 @@ hm_done(void *arg, CURLcode rc, long status)
 		model_done(r);
 		return;
 	}
+	if (rc != CURLE_OK && r->guard.refused) {
+		/* Says no more than that: what else answers there is none of the tenant's business. */
+		char ip[sizeof(r->guard.refused_ip) * 4];
+
+		log_info("msg=\"outbound address refused\" run=%s call=model ip=%s", r->id,
+		    log_escape(ip, sizeof(ip), r->guard.refused_ip));
+		hm_stream_free(r);
+		model_failed(r, 0, -1,
+		    "refused: the route's base_url is not an allowed address (loopback, private or"
+		    " link-local; see providers.allow_hosts)");
+		return;
+	}
 	if (r->stream_error[0] != '\0')
 		snprintf(msg, sizeof(msg), "provider stream error: %s", r->stream_error);
 	else if (rc != CURLE_OK && status == 200)
@@ -187,9 +202,12 @@ httpmodel_start(struct xrun *r)
 		curl_slist_free_all(r->headers);
 	r->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	r->headers = curl_slist_append(r->headers, "Accept: text/event-stream");
+	/* No key, no key header: an empty one would still say which header the key goes in. */
 	if (hm_is_anthropic(r)) {
-		snprintf(hdr, sizeof(hdr), "x-api-key: %s", r->ep->api_key);
-		r->headers = curl_slist_append(r->headers, hdr);
+		if (r->ep->api_key[0] != '\0') {
+			snprintf(hdr, sizeof(hdr), "x-api-key: %s", r->ep->api_key);
+			r->headers = curl_slist_append(r->headers, hdr);
+		}
 		r->headers = curl_slist_append(r->headers, "anthropic-version: 2023-06-01");
 	} else if (r->ep->api_key[0] != '\0') {
 		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", r->ep->api_key);
@@ -213,6 +231,10 @@ httpmodel_start(struct xrun *r)
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, (long)HTTPMODEL_IDLE_TIMEOUT_S);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* A route's base_url is the tenant's choice; the operator's own is trusted (egress.h). */
+	r->guard =
+	    (struct egress){ .guarded = r->ep->guarded, .allow_private = r->ep->allow_private };
+	egress_setopt(r->easy, &r->guard);
 	if (loop_xfer_add(r->ex->loop, r->easy, hm_done, r) == -1) {
 		hm_stream_free(r);
 		model_failed(r, 1, -1, "cannot start the transfer");

@@ -28,6 +28,7 @@
 #include "../core/doorbell.h"
 #include "../core/ids.h"
 #include "../core/log.h"
+#include "egress.h"
 #include "executor.h"
 #include "loop.h"
 #include "prices.h"
@@ -190,6 +191,16 @@ main(int argc, char **argv)
 	daemon_on_signal(SIGINT, executor_on_term);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || sodium_init() < 0)
 		fatalx("msg=\"library initialisation failed\"");
+	/* The outbound guard needs the per-request check (egress.c): refuse to run without it. */
+	if (curl_version_info(CURLVERSION_NOW)->version_num < 0x075500)
+		fatalx("msg=\"libcurl %s is too old: 7.85 or newer is needed\"",
+		    curl_version_info(CURLVERSION_NOW)->version);
+	{
+		char err[256];
+
+		if (egress_list_check(cfg.providers_allow_hosts, err, sizeof(err)) == -1)
+			fatalx("msg=\"providers.allow_hosts: %s\"", err);
+	}
 	db_global_init();
 	ex.cfg = &cfg;
 	if ((ex.db = db_new(&cfg)) == NULL)

@@ -184,6 +184,8 @@ xrun_free(struct xrun *r)
 	free(r->out);
 	free(r->thinking);
 	free(r->resp);
+	free(r->hop_url);
+	json_decref(r->hop_tool_headers);
 	if (r->headers != NULL)
 		curl_slist_free_all(r->headers);
 	if (r->easy != NULL)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "../core/ids.h"
+#include "egress.h"
 #include "providers/llm.h"
 
 struct loop_timer;
@@ -87,6 +88,12 @@ struct xrun {
 	struct xrun_limits limits;
 	struct xrun_retry retry;
 	struct xrun_endpoint *ep; /* model endpoint and key; NULL: none (scripted) */
+	/*
+	 * Why this run's model calls cannot be made (its route was deleted, its
+	 * key does not open): set at claim, and the next model step fails with
+	 * it (PROVIDER_ERROR), whatever the provider. "" when they can.
+	 */
+	char ep_error[200];
 
 	/* durable state, as loaded and as committed since */
 	json_t *history; /* provider-neutral messages (llm.h) */
@@ -115,6 +122,13 @@ struct xrun {
 	struct loop_timer *timer;
 	CURL *easy;
 	struct curl_slist *headers;
+	struct egress guard; /* the transfer's outbound guard (egress.h) */
+	/* a tool call's redirects, followed one hop at a time (httptool.c) */
+	char *hop_url; /* the URL of the hop in flight (owned) */
+	json_t *hop_tool_headers; /* the tool's own headers (a reference) */
+	int hops; /* redirects followed so far */
+	int hop_same_origin; /* every hop so far stayed on the tool URL's origin */
+	uint64_t hop_deadline_ms; /* the tool's timeout_ms, for all hops together */
 	void *stream; /* provider parser state */
 	char *reqbody; /* the request body curl sends */
 	json_t *call; /* the tool call being executed */
@@ -162,6 +176,9 @@ struct xrun {
 struct xrun_endpoint {
 	char base_url[2049];
 	char api_key[4097];
+	/* the route chose base_url (not the operator's own): guarded (egress.h) */
+	int guarded;
+	int allow_private; /* guarded, and its host is on providers.allow_hosts */
 };
 
 /* The run's endpoint, made empty on first use; NULL when out of memory. */

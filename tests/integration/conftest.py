@@ -112,6 +112,8 @@ class Stack:
             "AGENTRUN_BURST": str(BURST),
             # The fake tool server and provider listen on loopback.
             "AGENTRUN_TOOLS_ALLOW_PRIVATE": "true",
+            # Routes name the fake provider's loopback base URL (providers.allow_hosts).
+            "AGENTRUN_PROVIDERS_ALLOW_HOSTS": "127.0.0.1",
             # Short leases so lease-expiry tests take seconds, not minutes.
             "AGENTRUN_EXECUTOR_LEASE_S": "4",
             "AGENTRUN_EXECUTOR_POLL_MS": "200",
