@@ -125,6 +125,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.executor_lease_s, 30);
 	assert_int_equal(cfg.executor_poll_ms, 500);
 	assert_int_equal(cfg.executor_writers, 2);
+	assert_int_equal(cfg.executor_max_takeovers, 10);
 	assert_string_equal(cfg.doorbell_executor, "/run/agentrun/executor.bell");
 	assert_string_equal(cfg.doorbell_stream, "/run/agentrun/stream.bell");
 	assert_string_equal(cfg.security_master_key, "");
