@@ -54,8 +54,8 @@ static const char an_sql_run_costs[] =
  * sums in the order of enum an_col. Each reads the primary-key range
  * (workspace_id, day BETWEEN from AND to).
  */
-#define AN_SUMS                                                                  \
-	" SUM(runs), SUM(calls), SUM(prompt_tokens), SUM(cached_tokens),"        \
+#define AN_SUMS                                                           \
+	" SUM(runs), SUM(calls), SUM(prompt_tokens), SUM(cached_tokens)," \
 	" SUM(cache_write_tokens), SUM(completion_tokens), SUM(cost_nusd)"
 #define AN_RANGE " FROM usage_daily WHERE workspace_id = ? AND day BETWEEN ? AND ?"
 
@@ -344,8 +344,8 @@ h_analytics_run_costs(struct request_ctx *ctx)
 			jv_str(db_cell(res, r, 0)), "model", jv_str(db_cell(res, r, 1)), "calls",
 			(json_int_t)db_cell_int(res, r, 2, 0), "prompt_tokens", (json_int_t)v[0],
 			"cached_tokens", (json_int_t)v[1], "cache_write_tokens", (json_int_t)v[2],
-			"completion_tokens", (json_int_t)v[3], "cost_usd", an_usd(v[4]), "cost_nusd",
-			(json_int_t)v[4], "priced", db_cell_int(res, r, 8, 1) != 0));
+			"completion_tokens", (json_int_t)v[3], "cost_usd", an_usd(v[4]),
+			"cost_nusd", (json_int_t)v[4], "priced", db_cell_int(res, r, 8, 1) != 0));
 	}
 	db_result_free(res);
 	return http_send_json(ctx->req, 200,

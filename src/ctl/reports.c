@@ -61,8 +61,8 @@ static const char *const rep_views[] = { "report_billing_daily", "report_usage_b
  * The sums come back as exact DECIMAL text and are range-checked
  * (money_sum_parse), never cast to BIGINT, which saturates silently.
  */
-#define REP_SUMS                                                                  \
-	" SUM(runs), SUM(calls), SUM(prompt_tokens), SUM(cached_tokens),"        \
+#define REP_SUMS                                                          \
+	" SUM(runs), SUM(calls), SUM(prompt_tokens), SUM(cached_tokens)," \
 	" SUM(cache_write_tokens), SUM(completion_tokens), SUM(cost_nusd)"
 #define REP_WHERE " WHERE (? IS NULL OR workspace_id = ?) AND day BETWEEN ? AND ?"
 
@@ -272,12 +272,14 @@ rep_load(struct db *db, struct rep_report *rp)
 		if (!take)
 			continue;
 		for (int c = 0; c < REP_COL__MAX; c++) {
-			int bad_row = money_sum_parse(db_cell(res, r, (size_t)c + 1), &row->v[c]) == -1;
+			int bad_row =
+			    money_sum_parse(db_cell(res, r, (size_t)c + 1), &row->v[c]) == -1;
 
 			if (bad_row || money_add(&rp->total[c], row->v[c]) == -1) {
 				/* A bill that reads 2^63 - 1, or a negative one, is worse than none. */
 				fprintf(stderr,
-				    "agentrunctl: report: %s of %s: the sum is too large to represent "
+				    "agentrunctl: report: %s of %s: the sum is too large to "
+				    "represent "
 				    "(more than 2^63 - 1); nothing is printed\n",
 				    rep_col_names[c], bad_row ? row->key : "the total");
 				db_result_free(res);

@@ -11,6 +11,7 @@
  * same Idempotency-Key.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -430,8 +431,8 @@ advance(struct xrun *r)
 		    "(a crash, a freeze, or a commit that kept failing); executor.max_takeovers is "
 		    "%lld",
 		    r->takeovers, r->ex->cfg->executor_max_takeovers);
-		log_warnx("msg=\"run taken over too often, ending it\" run=%s takeovers=%lld", r->id,
-		    r->takeovers);
+		log_warnx("msg=\"run taken over too often, ending it\" run=%s takeovers=%lld",
+		    r->id, r->takeovers);
 		adv_finish(r, "failed", "INTERNAL_ERROR", msg);
 		return;
 	}
@@ -739,7 +740,13 @@ model_done(struct xrun *r)
 	r->cache_write_tokens += mu.cache_write;
 	r->completion_tokens += mu.completion;
 	r->tokens += mu.prompt + mu.completion;
-	r->cost_nusd += cost;
+	/*
+	 * Tokens are bounded (clamped per call, max_steps); a cost is not when
+	 * a price is absurd. Saturated here, it fails the run's commit (1690)
+	 * and the writer ends the run (advance_uncommittable).
+	 */
+	if (money_add(&r->cost_nusd, cost) == -1)
+		r->cost_nusd = LLONG_MAX;
 	r->phase = XR_COMMIT;
 	r->commit_pending = 1;
 	/*

@@ -556,7 +556,8 @@ wb_llm_row(struct wb *b, struct wb_llm *l)
 	if (money_add(&u->v[0], 1) == -1)
 		return -1;
 	for (size_t i = 0; i < 5; i++)
-		if (money_add(&u->v[1 + i], add[i]) == -1 || money_add(&l->w->tot[i], add[i]) == -1) {
+		if (money_add(&u->v[1 + i], add[i]) == -1 ||
+		    money_add(&l->w->tot[i], add[i]) == -1) {
 			log_warnx("msg=\"usage sum out of range\" run=%s", r->id);
 			return -1;
 		}
