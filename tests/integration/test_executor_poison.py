@@ -5,6 +5,7 @@ committed with it; a run that keeps losing its executor is not resumed
 forever (executor.max_takeovers). docs/operations.md, "Poison-pill runs"."""
 
 import json
+import re
 import signal
 import time
 
@@ -130,6 +131,11 @@ def test_a_run_whose_writes_fail_ends_failed_and_its_batch_commits(stack, ws_a,
     with open("%s/log/%s.log" % (stack.dir, name), errors="replace") as f:
         log = f.read()
     assert "batch commit failed, retrying run by run" in log
+    # the failed batches held other runs, which committed one by one
+    sizes = [int(m) for m in re.findall(r'batch commit failed, retrying run by run" runs=(\d+)',
+                                        log)]
+    assert max(sizes) > 1, sizes
+    assert "run's writes refused, ending it" in log
     assert "abandoning" not in log, log[-3000:]
 
 
