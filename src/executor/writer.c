@@ -128,14 +128,17 @@ wr_commit(struct db *db, struct wr_job *job)
 	    job->n, db_last_errno(db), db_errmsg(db));
 	for (size_t i = 0; i < job->n; i++) {
 		struct wr_slice one = { &job->runs[i], 1, &job->fenced[i] };
+		char esc[256];
 
 		if (db_txn(db, wr_txn, &one) != 0) {
 			job->failed[i] = 1;
 			job->last_errno = db_last_errno(db);
-			if (wr_data_error(db))
-				job->errnum[i] = job->last_errno ? job->last_errno : 1;
-			log_warnx("msg=\"run commit failed\" run=%s errno=%u data_error=%d",
-			    job->runs[i].r->id, job->last_errno, job->errnum[i] != 0);
+			if (!wr_data_error(db))
+				continue; /* a database away fails every run: logged above */
+			job->errnum[i] = job->last_errno ? job->last_errno : 1;
+			log_warnx("msg=\"run commit refused\" run=%s errno=%u error=\"%s\"",
+			    job->runs[i].r->id, job->last_errno,
+			    log_escape(esc, sizeof(esc), db_errmsg(db)));
 		}
 	}
 }
