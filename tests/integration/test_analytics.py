@@ -952,3 +952,28 @@ def test_usage_sums_past_bigint_are_an_error_not_a_wrapped_number(stack):
             assert b"too large to represent" in p.stderr and p.stdout == b"", p.stderr
     finally:
         stack.sql("DELETE FROM usage_daily WHERE workspace_id = '%s'" % t.id)
+
+
+def test_run_cost_sums_past_bigint_are_an_error(stack):
+    """A run's recorded calls whose costs add up past BIGINT: the per-run
+    breakdown answered the sum cast to BIGINT (saturated), and so did the
+    report_run_costs view."""
+    t = stack.new_tenant("analytics-huge-run")
+    api = t.api()
+    agent = new_agent(api)
+    run = wait_status(api, start(api, agent), "completed", timeout=30)
+    calls = ", ".join(
+        "(UUID(), '%s', '%s', '%s:huge:%d', '%s', '%s', 'scripted', 'echo', %d)"
+        % (t.id, run["id"], run["id"], i, agent, t.admin_user, HUGE) for i in (1, 2))
+    stack.sql("INSERT INTO llm_calls (id, workspace_id, run_id, step_id, agent_id, user_id,"
+              " provider, model, cost_nusd) VALUES " + calls)
+    try:
+        r = api.get("/api/v1/analytics/runs/%s/costs" % run["id"])
+        assert r.status == 500, r
+        err = r.json()["error"]
+        assert err["code"] == "INTERNAL_ERROR" and err["details"]["field"] == "cost_nusd"
+        rows = stack.sql("SELECT cost_nusd FROM report_run_costs WHERE run_id = '%s'"
+                         % run["id"])
+        assert rows == [[str(2 * HUGE + int(run["cost_usd"] * 1e9 + 0.5))]], rows
+    finally:
+        stack.sql("DELETE FROM llm_calls WHERE step_id LIKE '%s:huge:%%'" % run["id"])
