@@ -5,9 +5,11 @@
  * filtered by the caller's workspace (models are global).
  *
  * Exactness: money is summed in SQL as integers (nano-dollars, BIGINT
- * columns whose SUM is an exact DECIMAL cast back to BIGINT) and totals
- * are sums of those integers here; dollars appear only in the JSON, as
- * nusd / 1e9 next to the exact cost_nusd. credits_used is computed from
+ * columns whose SUM is an exact DECIMAL, read as text and range-checked,
+ * never cast back to BIGINT, which saturates) and totals are checked sums
+ * of those integers here; dollars appear only in the JSON, as nusd / 1e9
+ * next to the exact cost_nusd. A sum that does not fit in 64 bits is a
+ * 500 INTERNAL_ERROR that says so, never a saturated or wrapped number. credits_used is computed from
  * each group's summed nano-dollars (and from the total's for totals), so
  * the credits of the groups may add up to a little more than the total's.
  *
@@ -42,9 +44,8 @@
 
 static const char an_sql_run[] = "SELECT id FROM runs WHERE workspace_id = ? AND id = ?";
 static const char an_sql_run_costs[] =
-    "SELECT provider, model, COUNT(*), CAST(SUM(prompt_tokens) AS SIGNED),"
-    " CAST(SUM(cached_tokens) AS SIGNED), CAST(SUM(cache_write_tokens) AS SIGNED),"
-    " CAST(SUM(completion_tokens) AS SIGNED), CAST(SUM(cost_nusd) AS SIGNED)," AN_PRICED
+    "SELECT provider, model, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens),"
+    " SUM(cache_write_tokens), SUM(completion_tokens), SUM(cost_nusd)," AN_PRICED
     " FROM llm_calls WHERE workspace_id = ? AND run_id = ? GROUP BY provider, model"
     " ORDER BY provider COLLATE utf8mb4_bin, model COLLATE utf8mb4_bin";
 
@@ -53,11 +54,9 @@ static const char an_sql_run_costs[] =
  * sums in the order of enum an_col. Each reads the primary-key range
  * (workspace_id, day BETWEEN from AND to).
  */
-#define AN_SUMS                                                                             \
-	" CAST(SUM(runs) AS SIGNED), CAST(SUM(calls) AS SIGNED),"                           \
-	" CAST(SUM(prompt_tokens) AS SIGNED), CAST(SUM(cached_tokens) AS SIGNED),"          \
-	" CAST(SUM(cache_write_tokens) AS SIGNED), CAST(SUM(completion_tokens) AS SIGNED)," \
-	" CAST(SUM(cost_nusd) AS SIGNED)"
+#define AN_SUMS                                                           \
+	" SUM(runs), SUM(calls), SUM(prompt_tokens), SUM(cached_tokens)," \
+	" SUM(cache_write_tokens), SUM(completion_tokens), SUM(cost_nusd)"
 #define AN_RANGE " FROM usage_daily WHERE workspace_id = ? AND day BETWEEN ? AND ?"
 
 static const char an_sql_by_day[] =
@@ -127,15 +126,37 @@ an_sums_view(
 	return o;
 }
 
-/* Reads the sums of row r (columns 1…) into v and adds them to total. */
-static void
-an_row_sums(
-    const struct db_result *res, size_t r, long long v[AN_COL__MAX], long long total[AN_COL__MAX])
+/*
+ * Answers 500 for a sum too large for 64 bits (column name, or "total_" +
+ * it): that much usage cannot be real (docs/operations.md), and a wrapped
+ * or saturated figure on a bill is worse than none. Returns -1.
+ */
+static int
+an_too_large(struct request_ctx *ctx, const char *what, int total)
+{
+	char field[40];
+
+	snprintf(field, sizeof(field), "%s%s", total ? "total_" : "", what);
+	return http_send_error(ctx->req, 500, ERR_INTERNAL, json_pack("{s:s}", "field", field),
+	    "%s: the sum is too large to represent (more than 2^63 - 1); it cannot be reported",
+	    field);
+}
+
+/*
+ * Reads the sums of row r (columns 1…) into v and adds them to total.
+ * Returns 0, or -1 after sending the error for a sum that does not fit.
+ */
+static int
+an_row_sums(struct request_ctx *ctx, const struct db_result *res, size_t r,
+    long long v[AN_COL__MAX], long long total[AN_COL__MAX])
 {
 	for (int c = 0; c < AN_COL__MAX; c++) {
-		v[c] = db_cell_int(res, r, (size_t)c + 1, 0);
-		total[c] += v[c];
+		if (money_sum_parse(db_cell(res, r, (size_t)c + 1), &v[c]) == -1)
+			return an_too_large(ctx, an_col_names[c], 0);
+		if (money_add(&total[c], v[c]) == -1)
+			return an_too_large(ctx, an_col_names[c], 1);
 	}
+	return 0;
 }
 
 /*
@@ -223,7 +244,11 @@ h_analytics_usage(struct request_ctx *ctx)
 
 	groups = json_array();
 	for (size_t r = 0; r < res->nrows; r++) {
-		an_row_sums(res, r, v, total);
+		if (an_row_sums(ctx, res, r, v, total) == -1) {
+			json_decref(groups);
+			db_result_free(res);
+			return -1;
+		}
 		json_array_append_new(
 		    groups, an_sums_view("key", jv_str(db_cell(res, r, 0)), v, credits_per_usd));
 	}
@@ -257,9 +282,13 @@ h_analytics_billing(struct request_ctx *ctx)
 	for (long d = dfrom; d <= dto; d++) {
 		utcday_format(d, date);
 		if (r < res->nrows &&
-		    strcmp(db_cell(res, r, 0) ? db_cell(res, r, 0) : "", date) == 0)
-			an_row_sums(res, r++, v, total);
-		else
+		    strcmp(db_cell(res, r, 0) ? db_cell(res, r, 0) : "", date) == 0) {
+			if (an_row_sums(ctx, res, r++, v, total) == -1) {
+				json_decref(days);
+				db_result_free(res);
+				return -1;
+			}
+		} else
 			memset(v, 0, sizeof(v));
 		json_array_append_new(
 		    days, an_sums_view("date", json_string(date), v, credits_per_usd));
@@ -294,18 +323,29 @@ h_analytics_run_costs(struct request_ctx *ctx)
 
 	models = json_array();
 	for (size_t r = 0; r < res->nrows; r++) {
-		long long cost = db_cell_int(res, r, 7, 0);
+		/* tokens: prompt, cached, cache_write, completion; then cost (columns 3-7) */
+		static const char *const names[5] = { "prompt_tokens", "cached_tokens",
+			"cache_write_tokens", "completion_tokens", "cost_nusd" };
+		long long v[5];
 
-		total += cost;
+		for (int c = 0; c < 5; c++)
+			if (money_sum_parse(db_cell(res, r, (size_t)c + 3), &v[c]) == -1) {
+				json_decref(models);
+				db_result_free(res);
+				return an_too_large(ctx, names[c], 0);
+			}
+		if (money_add(&total, v[4]) == -1) {
+			json_decref(models);
+			db_result_free(res);
+			return an_too_large(ctx, "cost_nusd", 1);
+		}
 		json_array_append_new(models,
 		    json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:b}", "provider",
 			jv_str(db_cell(res, r, 0)), "model", jv_str(db_cell(res, r, 1)), "calls",
-			(json_int_t)db_cell_int(res, r, 2, 0), "prompt_tokens",
-			(json_int_t)db_cell_int(res, r, 3, 0), "cached_tokens",
-			(json_int_t)db_cell_int(res, r, 4, 0), "cache_write_tokens",
-			(json_int_t)db_cell_int(res, r, 5, 0), "completion_tokens",
-			(json_int_t)db_cell_int(res, r, 6, 0), "cost_usd", an_usd(cost),
-			"cost_nusd", (json_int_t)cost, "priced", db_cell_int(res, r, 8, 1) != 0));
+			(json_int_t)db_cell_int(res, r, 2, 0), "prompt_tokens", (json_int_t)v[0],
+			"cached_tokens", (json_int_t)v[1], "cache_write_tokens", (json_int_t)v[2],
+			"completion_tokens", (json_int_t)v[3], "cost_usd", an_usd(v[4]),
+			"cost_nusd", (json_int_t)v[4], "priced", db_cell_int(res, r, 8, 1) != 0));
 	}
 	db_result_free(res);
 	return http_send_json(ctx->req, 200,

@@ -5,7 +5,9 @@
  *   model          required object: provider (scripted|openai|anthropic),
  *                  name (1..255 bytes), route_id (a UUID; that it names a
  *                  live route is versionspec_check_route's, through byok.h),
- *                  params (object, {})
+ *                  params (object, {}); for scripted, each
+ *                  params.turns[i].usage an object whose token counts are
+ *                  integers 0..MONEY_TOKENS_MAX
  *   system_prompt  string <= 256 KiB, ""
  *   prompt_template string <= 256 KiB or null
  *   input_schema   object or null, accepted by jsonschema_check()
@@ -32,6 +34,7 @@
 #include "../core/db.h"
 #include "../core/jsonschema.h"
 #include "../core/jsonv.h"
+#include "../core/money.h"
 #include "api.h"
 #include "byok.h"
 
@@ -219,6 +222,38 @@ vs_in(const char *s, const char *const *set)
 
 /* --- model ---------------------------------------------------------------- */
 
+/*
+ * The scripted model's turns may script a call's usage: each count is what
+ * one model call may report, 0..MONEY_TOKENS_MAX (the executor would clamp
+ * anything else; an absurd script is refused here, where its author sees
+ * why). Other members of the turns are the scripted model's to read.
+ */
+static int
+vs_scripted_usage(struct vs *v, const json_t *params)
+{
+	static const char *const counts[] = { "prompt_tokens", "cached_tokens",
+		"cache_write_tokens", "completion_tokens", NULL };
+	const json_t *turns = json_object_get(params, "turns"), *turn;
+	char path[VSPEC_FIELD_MAX];
+	size_t i;
+
+	json_array_foreach(turns, i, turn)
+	{
+		const json_t *usage = json_object_get(turn, "usage");
+		long long n;
+
+		if (usage == NULL || json_is_null(usage))
+			continue;
+		snprintf(path, sizeof(path), "model.params.turns[%zu].usage", i);
+		if (!json_is_object(usage))
+			return vs_fail(v, path, "must be an object");
+		for (size_t k = 0; counts[k] != NULL; k++)
+			if (vs_int(v, usage, path, counts[k], 0, MONEY_TOKENS_MAX, &n) == -1)
+				return -1;
+	}
+	return 0;
+}
+
 static int
 vs_model(struct vs *v, const json_t *m, json_t **out)
 {
@@ -245,6 +280,9 @@ vs_model(struct vs *v, const json_t *m, json_t **out)
 	params = vs_get(m, "params");
 	if (params != NULL && !json_is_object(params))
 		return vs_fail(v, "model.params", "must be an object");
+	if (params != NULL && strcmp(json_string_value(provider), "scripted") == 0 &&
+	    vs_scripted_usage(v, params) == -1)
+		return -1;
 	*out = json_pack("{s:O, s:O, s:o, s:o}", "provider", provider, "name", name, "route_id",
 	    route != NULL ? json_deep_copy(route) : json_null(), "params",
 	    params != NULL ? json_deep_copy(params) : json_object());

@@ -70,6 +70,8 @@ static const struct config_entry config_table[] = {
 	INT("executor", "lease_s", executor_lease_s, "30", 2, 3600),
 	INT("executor", "poll_ms", executor_poll_ms, "500", 10, 60000),
 	INT("executor", "writers", executor_writers, "2", 1, CONFIG_EXECUTOR_WRITERS_MAX),
+	/* Takeovers after a lost lease a run may have; the next one ends it failed (claim.c). */
+	INT("executor", "max_takeovers", executor_max_takeovers, "10", 1, 1000),
 	STR("executor", "pidfile", executor_pidfile, ""),
 
 	STR("doorbell", "executor", doorbell_executor, "/run/agentrun/executor.bell"),

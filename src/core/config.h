@@ -42,6 +42,7 @@ struct config {
 	long long executor_lease_s;
 	long long executor_poll_ms;
 	long long executor_writers;
+	long long executor_max_takeovers;
 	char executor_pidfile[CONFIG_STR_MAX];
 
 	char doorbell_executor[CONFIG_STR_MAX];

@@ -1,5 +1,8 @@
 #include "money.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 long long
 money_cost_nusd(const struct money_usage *u, const struct money_prices *p)
 {
@@ -26,4 +29,33 @@ money_credits(long long nusd, long long credits_per_usd)
 		return 0;
 	c = ((__int128)nusd * credits_per_usd + 999999999LL) / 1000000000LL;
 	return c > (__int128)0x7fffffffffffffffLL ? 0x7fffffffffffffffLL : (long long)c;
+}
+
+int
+money_add(long long *acc, long long v)
+{
+	long long sum;
+
+	if (__builtin_add_overflow(*acc, v, &sum))
+		return -1;
+	*acc = sum;
+	return 0;
+}
+
+int
+money_sum_parse(const char *text, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (text == NULL) {
+		*out = 0;
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
 }

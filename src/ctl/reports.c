@@ -11,7 +11,8 @@
  *                         and nothing else.
  *
  * Money is integer nano-dollars end to end: prices are parsed from decimal
- * text and sums are printed as decimal text (usd.c), never through floats
+ * text and sums are printed as decimal text (usd.c), never through floats;
+ * a sum too large for 64 bits is an error (exit 1), never a wrapped number
  * (except the JSON format's cost_usd numbers, which sit beside the exact
  * cost_nusd as in the API).
  */
@@ -57,12 +58,12 @@ static const char *const rep_views[] = { "report_billing_daily", "report_usage_b
  * Sums over from..to of one view grouped by one key: the key, then the
  * columns of enum rep_col. "? IS NULL OR workspace_id = ?" is the optional
  * workspace; the views push both conditions into their own grouping.
+ * The sums come back as exact DECIMAL text and are range-checked
+ * (money_sum_parse), never cast to BIGINT, which saturates silently.
  */
-#define REP_SUMS                                                                            \
-	" CAST(SUM(runs) AS SIGNED), CAST(SUM(calls) AS SIGNED),"                           \
-	" CAST(SUM(prompt_tokens) AS SIGNED), CAST(SUM(cached_tokens) AS SIGNED),"          \
-	" CAST(SUM(cache_write_tokens) AS SIGNED), CAST(SUM(completion_tokens) AS SIGNED)," \
-	" CAST(SUM(cost_nusd) AS SIGNED)"
+#define REP_SUMS                                                          \
+	" SUM(runs), SUM(calls), SUM(prompt_tokens), SUM(cached_tokens)," \
+	" SUM(cache_write_tokens), SUM(completion_tokens), SUM(cost_nusd)"
 #define REP_WHERE " WHERE (? IS NULL OR workspace_id = ?) AND day BETWEEN ? AND ?"
 
 static const char rep_sql_by_day[] =
@@ -271,8 +272,19 @@ rep_load(struct db *db, struct rep_report *rp)
 		if (!take)
 			continue;
 		for (int c = 0; c < REP_COL__MAX; c++) {
-			row->v[c] = db_cell_int(res, r, (size_t)c + 1, 0);
-			rp->total[c] += row->v[c];
+			int bad_row =
+			    money_sum_parse(db_cell(res, r, (size_t)c + 1), &row->v[c]) == -1;
+
+			if (bad_row || money_add(&rp->total[c], row->v[c]) == -1) {
+				/* A bill that reads 2^63 - 1, or a negative one, is worse than none. */
+				fprintf(stderr,
+				    "agentrunctl: report: %s of %s: the sum is too large to "
+				    "represent "
+				    "(more than 2^63 - 1); nothing is printed\n",
+				    rep_col_names[c], bad_row ? row->key : "the total");
+				db_result_free(res);
+				return -1;
+			}
 		}
 		r++;
 	}
@@ -487,8 +499,10 @@ ctl_report(struct db *db, int argc, char **argv)
 		}
 	}
 	rp.credits_per_usd = ctl_cfg->billing_credits_per_usd;
-	if (rep_load(db, &rp) == -1)
+	if (rep_load(db, &rp) == -1) {
+		free(rp.rows);
 		return CTL_ERR;
+	}
 	if (rp.format == REP_JSON)
 		rc = rep_print_json(&rp);
 	else if (rp.format == REP_CSV)

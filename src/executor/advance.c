@@ -11,6 +11,7 @@
  * same Idempotency-Key.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -402,6 +403,18 @@ adv_tool_call(struct xrun *r, json_t *call)
 	(void)httptool_start(r, tool, call);
 }
 
+/* The pick-up's start: status running and run.started, with the first commit. */
+static void
+adv_start(struct xrun *r)
+{
+	char data[48];
+
+	r->started = 1;
+	xrun_op(r, XOP_STATUS, json_pack("{s:s, s:b}", "status", "running", "start", 1));
+	snprintf(data, sizeof(data), "{\"attempt\":%lld}", r->pickup);
+	xrun_event_text(r, "run.started", strdup(data));
+}
+
 void
 advance(struct xrun *r)
 {
@@ -411,16 +424,24 @@ advance(struct xrun *r)
 
 	if (r->phase != XR_IDLE || r->fenced)
 		return;
-	if (!r->started) {
-		r->started = 1;
-		xrun_op(r, XOP_STATUS, json_pack("{s:s, s:b}", "status", "running", "start", 1));
-		char data[48];
-
-		snprintf(data, sizeof(data), "{\"attempt\":%lld}", r->pickup);
-		xrun_event_text(r, "run.started", strdup(data));
-	}
+	if (!r->started)
+		adv_start(r);
 	if (r->cancel_requested) {
 		adv_finish(r, "cancelled", NULL, NULL);
+		return;
+	}
+	/* A run that keeps losing its executor would otherwise be resumed forever. */
+	if (r->takeovers > r->ex->cfg->executor_max_takeovers) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg),
+		    "the run was taken over %lld times after its executor stopped holding it "
+		    "(a crash, a freeze, or a commit that kept failing); executor.max_takeovers is "
+		    "%lld",
+		    r->takeovers, r->ex->cfg->executor_max_takeovers);
+		log_warnx("msg=\"run taken over too often, ending it\" run=%s takeovers=%lld",
+		    r->id, r->takeovers);
+		adv_finish(r, "failed", "INTERNAL_ERROR", msg);
 		return;
 	}
 	if (adv_unix_ms() >= r->deadline_unix_ms) {
@@ -478,6 +499,66 @@ advance_committed(struct xrun *r)
 		r->attempt_base = 0;
 		advance(r);
 	}
+}
+
+/*
+ * Forgets what a list of ops that will never commit added to the run's
+ * totals; returns 1 when it held the pick-up's start.
+ */
+static int
+adv_forget_ops(struct xrun *r, const struct xop *ops)
+{
+	int start = 0;
+
+	for (; ops != NULL; ops = ops->next) {
+		const json_t *v = ops->v;
+
+		if (ops->kind == XOP_STATUS && json_is_true(json_object_get(v, "start")))
+			start = 1;
+		if (ops->kind != XOP_LLM_CALL)
+			continue;
+		r->prompt_tokens -= json_integer_value(json_object_get(v, "prompt"));
+		r->cached_tokens -= json_integer_value(json_object_get(v, "cached"));
+		r->cache_write_tokens -= json_integer_value(json_object_get(v, "cache_write"));
+		r->completion_tokens -= json_integer_value(json_object_get(v, "completion"));
+		r->tokens -= json_integer_value(json_object_get(v, "prompt")) +
+		    json_integer_value(json_object_get(v, "completion"));
+		r->cost_nusd -= json_integer_value(json_object_get(v, "cost"));
+	}
+	return start;
+}
+
+void
+advance_uncommittable(struct xrun *r, struct xop *lost, unsigned int errnum)
+{
+	struct xop *since = r->ops;
+	int restart;
+	char msg[256];
+
+	r->ops = r->ops_tail = NULL;
+	restart = adv_forget_ops(r, lost) | adv_forget_ops(r, since);
+	xop_list_free(lost);
+	xop_list_free(since);
+	if (r->uncommittable) {
+		/* Not even its end commits: leave it to its lease and the takeover cap. */
+		log_warnx("msg=\"cannot commit the end of the run, abandoning\" run=%s errno=%u",
+		    r->id, errnum);
+		executor_drop(r->ex, r);
+		return;
+	}
+	r->uncommittable = 1;
+	log_warnx("msg=\"run's writes refused, ending it\" run=%s errno=%u", r->id, errnum);
+	advance_abort(r);
+	if (r->phase == XR_DONE)
+		r->ex->finished--; /* adv_finish counts it again */
+	/* Each write the first commit started with went with it: write them again. */
+	if (restart)
+		adv_start(r);
+	snprintf(msg, sizeof(msg),
+	    "the database refused to record a step of this run (error %u, %d times); the run "
+	    "was ended so that it cannot hold up other runs",
+	    errnum, r->data_errors);
+	adv_finish(r, "failed", "INTERNAL_ERROR", msg);
 }
 
 static void
@@ -564,6 +645,8 @@ void
 model_usage(struct xrun *r, const struct llm_usage *u)
 {
 	r->usage = *u;
+	/* Every adapter clamps already; this is the one door they all pass. */
+	llm_usage_clamp(&r->usage);
 	r->have_usage = 1;
 }
 
@@ -674,7 +757,13 @@ model_done(struct xrun *r)
 	r->cache_write_tokens += mu.cache_write;
 	r->completion_tokens += mu.completion;
 	r->tokens += mu.prompt + mu.completion;
-	r->cost_nusd += cost;
+	/*
+	 * Tokens are bounded (clamped per call, max_steps); a cost is not when
+	 * a price is absurd. Saturated here, it fails the run's commit (1690)
+	 * and the writer ends the run (advance_uncommittable).
+	 */
+	if (money_add(&r->cost_nusd, cost) == -1)
+		r->cost_nusd = LLONG_MAX;
 	r->phase = XR_COMMIT;
 	r->commit_pending = 1;
 	/*

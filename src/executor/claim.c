@@ -30,9 +30,16 @@
 
 static const char claim_sql_pick[] = "SELECT id, workspace_id FROM runs WHERE runnable_at <= NOW(3)"
 				     " ORDER BY runnable_at LIMIT ? FOR UPDATE SKIP LOCKED";
-/* The runs taken, all in one statement per chunk (dbrows.h). */
+/*
+ * The runs taken, all in one statement per chunk (dbrows.h). A run that
+ * still has an owner was held by an executor whose lease expired (it died,
+ * froze, or gave the run up because it could not commit it): that pick-up
+ * is a takeover, counted before owner is overwritten (MariaDB assigns a
+ * single-table UPDATE's columns left to right). Parked and released runs
+ * have no owner, so answering or approving a run is not one.
+ */
 static struct dbrows_template claim_t_take = DBROWS_TEMPLATE(
-    "UPDATE runs SET owner = ?, lease_token = ?,"
+    "UPDATE runs SET takeovers = takeovers + (owner IS NOT NULL), owner = ?, lease_token = ?,"
     " lease_until = NOW(3) + INTERVAL ? SECOND, runnable_at = NOW(3) + INTERVAL ? SECOND,"
     " attempts = attempts + 1 WHERE id IN (",
     "?", ", ", ")", 4, 1);
@@ -61,7 +68,7 @@ static struct dbrows_template claim_t_load = DBROWS_TEMPLATE(
     " r.route_id, r.provider, r.model,"
     " CAST(UNIX_TIMESTAMP(COALESCE(r.started_at, NOW(3))) * 1000 AS SIGNED),"
     " v.model, v.system_prompt, v.tools, v.limits, v.retry, v.approval"
-    " , r.id FROM runs r JOIN agent_versions v ON v.id = r.agent_version_id"
+    " , r.id, r.takeovers FROM runs r JOIN agent_versions v ON v.id = r.agent_version_id"
     " WHERE r.owner = ? AND r.lease_token = ? AND r.id IN (",
     "?", ", ", ")", 2, 1);
 static struct dbrows_template claim_t_messages =
@@ -635,6 +642,7 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 	r->tokens = r->prompt_tokens + r->completion_tokens;
 	r->cost_nusd = db_cell_int(res, row, 13, 0);
 	r->pickup = db_cell_int(res, row, 14, 1);
+	r->takeovers = db_cell_int(res, row, 26, 0);
 	snprintf(r->provider, sizeof(r->provider), "%s", db_cell(res, row, 16));
 	snprintf(r->model, sizeof(r->model), "%s", db_cell(res, row, 17));
 

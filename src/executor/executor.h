@@ -11,6 +11,7 @@ struct config;
 struct db;
 struct loop;
 struct writer;
+struct xop;
 struct xrun;
 
 /* The most commit lanes (executor.writers): one thread and connection each. */
@@ -68,6 +69,15 @@ void advance_committed(struct xrun *r); /* its queued step outcome is durable */
 void advance_abort(struct xrun *r); /* stop transfers and timers (fenced, shutdown) */
 void advance_arm_deadline(struct xrun *r); /* limits.timeout_s also ends a step in flight */
 void advance_flush_deltas(struct xrun *r); /* queue coalesced message/thinking deltas */
+/*
+ * writer.c: the run's ops could not be committed even alone (a data error,
+ * WRITER_MAX_DATA_ERRORS times in a row). Drops them (lost, stolen) and the
+ * ops queued since, stops the run's step and ends the run failed with
+ * INTERNAL_ERROR in a commit of its own; the run's totals go back to what
+ * was committed. A run that cannot commit even that is dropped (its lease
+ * expires; executor.max_takeovers ends it). errnum is the database's error.
+ */
+void advance_uncommittable(struct xrun *r, struct xop *lost, unsigned int errnum);
 
 /* Adds a claimed run to the executor's list. */
 void executor_hold(struct executor *ex, struct xrun *r);

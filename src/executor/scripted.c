@@ -137,6 +137,8 @@ scripted_start(struct xrun *r)
 				json_integer_value(json_object_get(usage, "completion_tokens")),
 			};
 
+			/* Versions saved before the API refused absurd figures still hold them. */
+			llm_usage_clamp(&u);
 			model_usage(r, &u);
 		}
 	}

@@ -31,6 +31,7 @@
 #include "../core/db.h"
 #include "../core/dbrows.h"
 #include "../core/log.h"
+#include "../core/money.h"
 #include "xrun.h"
 
 static struct dbrows_template wb_t_lock_sessions =
@@ -552,11 +553,15 @@ wb_llm_row(struct wb *b, struct wb_llm *l)
 	if ((u = wb_usage_slot(
 		 b, r, provider != NULL ? provider : "", model != NULL ? model : "")) == NULL)
 		return -1;
-	u->v[0]++;
-	for (size_t i = 0; i < 5; i++) {
-		u->v[1 + i] += add[i];
-		l->w->tot[i] += add[i];
-	}
+	/* Checked: a sum that does not fit fails this batch, then this run alone (writer.c). */
+	if (money_add(&u->v[0], 1) == -1)
+		return -1;
+	for (size_t i = 0; i < 5; i++)
+		if (money_add(&u->v[1 + i], add[i]) == -1 ||
+		    money_add(&l->w->tot[i], add[i]) == -1) {
+			log_warnx("msg=\"usage sum out of range\" run=%s", r->id);
+			return -1;
+		}
 	return 0;
 }
 

@@ -10,7 +10,12 @@
  * orders. A run whose lease_token no longer matches was taken by another
  * executor: its ops are dropped and the run abandoned (fencing). A batch
  * that fails for good is retried run by run, so one bad run cannot hold the
- * others back.
+ * others back. A run whose ops fail alone on a data error (a CHECK, an out
+ * of range sum, anything but a deadlock, a lock wait timeout or a lost
+ * connection, which db_txn() retries and which say nothing about the run)
+ * WRITER_MAX_DATA_ERRORS times in a row is ended failed with INTERNAL_ERROR
+ * by a commit without those ops (advance_uncommittable()), so a poison run
+ * neither holds its batch back nor comes back after its lease to fail again.
  *
  * Why threads: the loop's own work (claims, model streams, building the
  * next batch) and the database's work on commits then overlap, and MariaDB
@@ -45,12 +50,15 @@
 #include "xrun.h"
 
 #define WRITER_MAX_FAILED_FLUSHES 5
+/* Tries of a run's ops alone that end in a data error before the run is ended. */
+#define WRITER_MAX_DATA_ERRORS 3
 
 struct wr_job {
 	struct wrbatch_run *runs; /* sorted by session */
 	int *pending; /* the run's step waited for this commit */
 	int *fenced;
 	int *failed; /* not committed: the ops go back to the run */
+	unsigned int *errnum; /* failed alone on a data error: its number (else 0) */
 	size_t n;
 	unsigned int last_errno;
 };
@@ -77,6 +85,7 @@ wr_job_free(struct wr_job *job)
 	free(job->pending);
 	free(job->fenced);
 	free(job->failed);
+	free(job->errnum);
 	free(job);
 }
 
@@ -94,6 +103,19 @@ wr_txn(struct db *db, void *arg)
 	return wrbatch_apply(db, s->runs, s->n, s->fenced) == -1 ? -1 : 0;
 }
 
+/*
+ * Whether the failed transaction failed on what it wrote: not a deadlock, a
+ * lock wait timeout or a lost connection (those are retried as they are),
+ * nor a client-side error (2000-2999: out of memory, a connection problem).
+ */
+static int
+wr_data_error(const struct db *db)
+{
+	unsigned int e = db_last_errno(db);
+
+	return db_last_err(db) != DB_ERR_RETRY && !(e >= 2000 && e < 3000);
+}
+
 /* Writer thread: one transaction for the job, else one per run. */
 static void
 wr_commit(struct db *db, struct wr_job *job)
@@ -106,10 +128,17 @@ wr_commit(struct db *db, struct wr_job *job)
 	    job->n, db_last_errno(db), db_errmsg(db));
 	for (size_t i = 0; i < job->n; i++) {
 		struct wr_slice one = { &job->runs[i], 1, &job->fenced[i] };
+		char esc[256];
 
 		if (db_txn(db, wr_txn, &one) != 0) {
 			job->failed[i] = 1;
 			job->last_errno = db_last_errno(db);
+			if (!wr_data_error(db))
+				continue; /* a database away fails every run: logged above */
+			job->errnum[i] = job->last_errno ? job->last_errno : 1;
+			log_warnx("msg=\"run commit refused\" run=%s errno=%u error=\"%s\"",
+			    job->runs[i].r->id, job->last_errno,
+			    log_escape(esc, sizeof(esc), db_errmsg(db)));
 		}
 	}
 }
@@ -246,6 +275,12 @@ wr_outcome(struct executor *ex, struct wr_job *job, size_t i)
 		return;
 	}
 	if (job->failed[i]) {
+		if (job->errnum[i] != 0 && ++r->data_errors >= WRITER_MAX_DATA_ERRORS) {
+			/* Its own rows fail, alone, again and again: end it without them. */
+			r->commit_pending = 0;
+			advance_uncommittable(r, job->runs[i].ops, job->errnum[i]);
+			return;
+		}
 		wr_requeue(r, job->runs[i].ops);
 		r->commit_pending |= job->pending[i];
 		if (++r->failed_flushes >= WRITER_MAX_FAILED_FLUSHES) {
@@ -258,6 +293,7 @@ wr_outcome(struct executor *ex, struct wr_job *job, size_t i)
 	}
 	xop_list_free(job->runs[i].ops);
 	r->failed_flushes = 0;
+	r->data_errors = 0;
 	if (job->fenced[i]) {
 		log_warnx("msg=\"lease lost, abandoning run\" run=%s", r->id);
 		r->fenced = 1;
@@ -334,8 +370,9 @@ wr_take(struct executor *ex, int lane)
 	job->pending = calloc(cap, sizeof(*job->pending));
 	job->fenced = calloc(cap, sizeof(*job->fenced));
 	job->failed = calloc(cap, sizeof(*job->failed));
+	job->errnum = calloc(cap, sizeof(*job->errnum));
 	if (job->runs == NULL || job->pending == NULL || job->fenced == NULL ||
-	    job->failed == NULL) {
+	    job->failed == NULL || job->errnum == NULL) {
 		wr_job_free(job);
 		return NULL;
 	}

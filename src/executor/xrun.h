@@ -76,6 +76,7 @@ struct xrun {
 	char user_id[ID_BUFSZ];
 	char lease_token[ID_BUFSZ];
 	long long pickup; /* runs.attempts after this claim */
+	long long takeovers; /* runs.takeovers after this claim (claim.c) */
 
 	/* the version's recipe */
 	char provider[32];
@@ -160,6 +161,8 @@ struct xrun {
 	int urgent;
 	int fenced; /* a write found someone else's lease: drop */
 	int failed_flushes;
+	int data_errors; /* commits of its ops alone refused in a row (writer.c) */
+	int uncommittable; /* ended for ops that could not commit (advance.c) */
 	int lane; /* the writer lane of its session (writer.c) */
 	int flushing; /* ops of this run are with its writer thread (writer.c) */
 	int dropped; /* dropped while flushing: freed when the writer is done */

@@ -889,3 +889,91 @@ def test_reporting_user_reads_views_only(data, stack):
     assert p.returncode == 0 and p.stdout.decode().strip() == "Report-Pass_42"
     assert as_user(stack, name + "b", "Report-Pass_42", "SELECT 1 FROM report_run_costs "
                    "LIMIT 1").returncode == 0
+
+
+# --- sums too large to represent (issue 14: money never wraps) -------------------------
+
+
+HUGE = 6 * 10**18  # two of these overflow BIGINT (2^63 - 1 = 9223372036854775807)
+FAR_DAY = "2001-01-01"  # outside every default range, so other tests never sum these rows
+
+
+def seed_huge(stack, ws, rows):
+    """usage_daily rows (agent, user, day, cost_nusd) no executor could have
+    written since usage is clamped, as a very long history would add up."""
+    values = ", ".join("('%s', '%s', '%s', '%s', 'scripted', 'echo', 1, 1, %d)"
+                       % (ws, day, agent, user, cost) for agent, user, day, cost in rows)
+    stack.sql("INSERT INTO usage_daily (workspace_id, day, agent_id, user_id, provider, model,"
+              " runs, calls, cost_nusd) VALUES " + values)
+
+
+def test_usage_sums_past_bigint_are_an_error_not_a_wrapped_number(stack):
+    """Two days' rows that each fit in BIGINT but not their sum: the API
+    used to answer the sum cast to BIGINT (saturated at 2^63 - 1) or a
+    wrapped, negative total; the views saturated; agentrunctl printed it."""
+    t = stack.new_tenant("analytics-huge")
+    api = t.api()
+    a1, a2, u = str(uuid.uuid4()), str(uuid.uuid4()), t.admin_user
+    seed_huge(stack, t.id, [(a1, u, FAR_DAY, HUGE), (a2, u, FAR_DAY, HUGE),
+                            (a1, u, "2001-01-02", 5)])
+    try:
+        q = {"from": FAR_DAY, "to": FAR_DAY}
+        # one group's sum does not fit
+        r = api.get("/api/v1/analytics/usage", query=dict(q, group_by="day"))
+        assert r.status == 500, r
+        err = r.json()["error"]
+        assert err["code"] == "INTERNAL_ERROR" and err["details"]["field"] == "cost_nusd"
+        assert "too large to represent" in err["message"]
+        # each group fits, the total does not
+        r = api.get("/api/v1/analytics/usage", query=dict(q, group_by="agent"))
+        assert r.status == 500, r
+        assert r.json()["error"]["details"]["field"] == "total_cost_nusd"
+        r = api.get("/api/v1/analytics/billing", query=q)
+        assert r.status == 500 and r.json()["error"]["code"] == "INTERNAL_ERROR", r
+        # a range that fits still answers exactly
+        r = api.get("/api/v1/analytics/usage", query={"from": "2001-01-02", "to": "2001-01-02",
+                                                       "group_by": "agent"})
+        assert r.status == 200 and r.json()["totals"]["cost_nusd"] == 5, r
+
+        # the views sum exactly, in DECIMAL
+        rows = stack.sql("SELECT cost_nusd, cost_usd, runs FROM report_billing_daily "
+                         "WHERE workspace_id = '%s' AND day = '%s'" % (t.id, FAR_DAY))
+        assert rows == [["12000000000000000000", "12000000000.000000000", "2"]]
+        rows = stack.sql("SELECT SUM(cost_nusd) FROM report_usage_by_agent "
+                         "WHERE workspace_id = '%s'" % t.id)
+        assert rows == [["12000000000000000005"]]
+
+        # agentrunctl report: an error, nothing printed
+        for argv in (["report", "billing", "--from", FAR_DAY, "--to", FAR_DAY],
+                     ["report", "usage", "--from", FAR_DAY, "--to", "2001-01-02",
+                      "--group-by", "agent", "--format", "json"]):
+            p = stack.ctl(*(argv + ["--workspace", t.id]), check=False)
+            assert p.returncode == 1, (argv, p.stdout, p.stderr)
+            assert b"too large to represent" in p.stderr and p.stdout == b"", p.stderr
+    finally:
+        stack.sql("DELETE FROM usage_daily WHERE workspace_id = '%s'" % t.id)
+
+
+def test_run_cost_sums_past_bigint_are_an_error(stack):
+    """A run's recorded calls whose costs add up past BIGINT: the per-run
+    breakdown answered the sum cast to BIGINT (saturated), and so did the
+    report_run_costs view."""
+    t = stack.new_tenant("analytics-huge-run")
+    api = t.api()
+    agent = new_agent(api)
+    run = wait_status(api, start(api, agent), "completed", timeout=30)
+    calls = ", ".join(
+        "(UUID(), '%s', '%s', '%s:huge:%d', '%s', '%s', 'scripted', 'echo', %d)"
+        % (t.id, run["id"], run["id"], i, agent, t.admin_user, HUGE) for i in (1, 2))
+    stack.sql("INSERT INTO llm_calls (id, workspace_id, run_id, step_id, agent_id, user_id,"
+              " provider, model, cost_nusd) VALUES " + calls)
+    try:
+        r = api.get("/api/v1/analytics/runs/%s/costs" % run["id"])
+        assert r.status == 500, r
+        err = r.json()["error"]
+        assert err["code"] == "INTERNAL_ERROR" and err["details"]["field"] == "cost_nusd"
+        rows = stack.sql("SELECT cost_nusd FROM report_run_costs WHERE run_id = '%s'"
+                         % run["id"])
+        assert rows == [[str(2 * HUGE + int(run["cost_usd"] * 1e9 + 0.5))]], rows
+    finally:
+        stack.sql("DELETE FROM llm_calls WHERE step_id LIKE '%s:huge:%%'" % run["id"])

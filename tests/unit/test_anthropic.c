@@ -294,6 +294,28 @@ test_stream_edges(void **state)
 	    "data: {\"type\":\"message_stop\"}\n"
 	    "\n",
 	    0, "U:20,5,3,7|D:max_tokens|");
+	/*
+	 * Absurd counts are clamped one by one (their sum, the prompt, used to
+	 * overflow) and then as a usage (issue 14, poison-pill runs).
+	 */
+	check_stream("event: message_start\n"
+		     "data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":"
+		     "9223372036854775807,\"cache_read_input_tokens\":9223372036854775807,"
+		     "\"cache_creation_input_tokens\":5,\"output_tokens\":-3}}}\n"
+		     "\n"
+		     "event: message_stop\n"
+		     "data: {\"type\":\"message_stop\"}\n"
+		     "\n",
+	    0, "U:100000000,100000000,0,0|D:end_turn|");
+	check_stream("event: message_start\n"
+		     "data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":"
+		     "7,\"cache_read_input_tokens\":2,\"cache_creation_input_tokens\":1,"
+		     "\"output_tokens\":400000000}}}\n"
+		     "\n"
+		     "event: message_stop\n"
+		     "data: {\"type\":\"message_stop\"}\n"
+		     "\n",
+	    0, "U:10,2,1,100000000|D:end_turn|");
 	/* The type comes from the data; the SSE event name only when data has none. */
 	check_stream("event: whatever\n"
 		     "data: {\"type\":\"message_stop\"}\n"

@@ -125,6 +125,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.executor_lease_s, 30);
 	assert_int_equal(cfg.executor_poll_ms, 500);
 	assert_int_equal(cfg.executor_writers, 2);
+	assert_int_equal(cfg.executor_max_takeovers, 10);
 	assert_string_equal(cfg.doorbell_executor, "/run/agentrun/executor.bell");
 	assert_string_equal(cfg.doorbell_stream, "/run/agentrun/stream.bell");
 	assert_string_equal(cfg.security_master_key, "");
@@ -284,6 +285,14 @@ test_bad_int(void **state)
 	assert_int_equal(config_set(&cfg, "executor", "writers", "9", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "executor.writers"));
 	assert_int_equal(cfg.executor_writers, 8);
+	/* executor.max_takeovers: 1..1000 */
+	assert_int_equal(config_set(&cfg, "executor", "max_takeovers", "1", err, sizeof(err)), 0);
+	assert_int_equal(cfg.executor_max_takeovers, 1);
+	assert_int_equal(config_set(&cfg, "executor", "max_takeovers", "0", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "executor.max_takeovers"));
+	assert_int_equal(
+	    config_set(&cfg, "executor", "max_takeovers", "1001", err, sizeof(err)), -1);
+	assert_int_equal(cfg.executor_max_takeovers, 1);
 }
 
 static void

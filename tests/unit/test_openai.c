@@ -300,11 +300,24 @@ test_stream_usage_variants(void **state)
 	check_stream("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":-4,\"completion_tokens\":"
 		     "\"7\",\"prompt_tokens_details\":null}}\n\ndata: [DONE]\n\n",
 	    0, "U:0,0,0,0|D:stop|");
-	/* Large counts survive. */
-	check_stream("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9000000000,"
+	/* Large counts survive up to the maximum per call (MONEY_TOKENS_MAX). */
+	check_stream("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":90000000,"
 		     "\"completion_tokens\":1,\"prompt_tokens_details\":{\"cached_tokens\":"
-		     "8000000000}}}\n\ndata: [DONE]\n\n",
-	    0, "U:9000000000,8000000000,0,1|D:stop|");
+		     "80000000}}}\n\ndata: [DONE]\n\n",
+	    0, "U:90000000,80000000,0,1|D:stop|");
+	/*
+	 * Absurd counts are clamped at the edge (issue 14, poison-pill runs):
+	 * 9e18 tokens cost INT64_MAX nano-dollars and overflowed the rollup;
+	 * cached tokens are part of the prompt and never exceed it.
+	 */
+	check_stream("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9000000000000000000,"
+		     "\"completion_tokens\":9223372036854775807,\"prompt_tokens_details\":"
+		     "{\"cached_tokens\":8000000000}}}\n\ndata: [DONE]\n\n",
+	    0, "U:100000000,100000000,0,100000000|D:stop|");
+	check_stream("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,"
+		     "\"completion_tokens\":-9223372036854775807,\"prompt_tokens_details\":"
+		     "{\"cached_tokens\":50}}}\n\ndata: [DONE]\n\n",
+	    0, "U:10,10,0,0|D:stop|");
 }
 
 static void

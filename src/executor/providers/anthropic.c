@@ -327,8 +327,9 @@ anthropic_count(const json_t *o, const char *key, long long *dst)
 {
 	const json_t *v = json_object_get(o, key);
 
+	/* Clamped one by one: their sum is the prompt (llm.h). */
 	if (json_is_integer(v))
-		*dst = json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+		*dst = llm_tokens_clamp(json_integer_value(v));
 }
 
 static void
@@ -516,6 +517,7 @@ anthropic_stop(struct anthropic_stream *s)
 		u.cached_tokens = s->cache_read;
 		u.cache_write_tokens = s->cache_write;
 		u.completion_tokens = s->output;
+		llm_usage_clamp(&u);
 		s->ev.usage(s->ev.arg, &u);
 	}
 	if (s->ev.done != NULL)

@@ -22,6 +22,23 @@ struct llm_usage {
 	long long prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens;
 };
 
+/*
+ * A count a provider reported, within 0..MONEY_TOKENS_MAX (core/money.h):
+ * negative counts are 0, larger ones the maximum. Adapters clamp each count
+ * as they read it, so sums of counts (Anthropic's prompt) cannot overflow.
+ */
+long long llm_tokens_clamp(long long n);
+
+/*
+ * Makes u a usage the executor can record (usage.c): every count within
+ * 0..MONEY_TOKENS_MAX, cached_tokens at most prompt_tokens and
+ * cache_write_tokens at most what prompt_tokens leaves beside them, since
+ * both are parts of the prompt. Every adapter calls it before it reports a
+ * usage; a provider's (or a script's) absurd figures then cost a bounded
+ * amount instead of breaking the commit of the run and of its batch.
+ */
+void llm_usage_clamp(struct llm_usage *u);
+
 /* One model call's request, provider-neutral. Borrowed pointers. */
 struct llm_request {
 	const char *model; /* model name */

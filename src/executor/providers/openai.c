@@ -286,7 +286,7 @@ openai_count(const json_t *o, const char *key)
 {
 	const json_t *v = json_object_get(o, key);
 
-	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+	return json_is_integer(v) ? llm_tokens_clamp(json_integer_value(v)) : 0;
 }
 
 static void
@@ -445,8 +445,10 @@ openai_done(struct openai_stream *s)
 {
 	openai_flush_calls(s);
 	s->finished = 1;
-	if (s->have_usage && s->ev.usage != NULL)
+	if (s->have_usage && s->ev.usage != NULL) {
+		llm_usage_clamp(&s->usage);
 		s->ev.usage(s->ev.arg, &s->usage);
+	}
 	if (s->ev.done != NULL)
 		s->ev.done(s->ev.arg,
 		    s->finish != NULL  ? s->finish
