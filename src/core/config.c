@@ -47,6 +47,8 @@ static const struct config_entry config_table[] = {
 	STR("database", "password", db_password, ""),
 	STR("database", "name", db_name, "agentrun"),
 	INT("database", "connect_timeout_s", db_connect_timeout_s, "5", 1, 300),
+	/* No database call waits longer than this for the server (read or write). */
+	INT("database", "io_timeout_s", db_io_timeout_s, "60", 1, 86400),
 
 	STR("api", "listen", api_listen, "/run/agentrun/api.sock"),
 	INT("api", "workers", api_workers, "0", 0, 256),

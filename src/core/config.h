@@ -22,6 +22,7 @@ struct config {
 	char db_password[CONFIG_STR_MAX];
 	char db_name[CONFIG_STR_MAX];
 	long long db_connect_timeout_s;
+	long long db_io_timeout_s; /* MYSQL_OPT_READ_TIMEOUT / WRITE_TIMEOUT */
 
 	char api_listen[CONFIG_STR_MAX];
 	long long api_workers;

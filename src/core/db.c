@@ -121,6 +121,7 @@ db_connect(struct db *db)
 {
 	const struct config *c = db->cfg;
 	unsigned int timeout = (unsigned int)c->db_connect_timeout_s;
+	unsigned int io_timeout = (unsigned int)c->db_io_timeout_s;
 
 	if (db->conn != NULL)
 		return 0;
@@ -129,6 +130,12 @@ db_connect(struct db *db)
 		return -1;
 	}
 	mysql_optionsv(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	/*
+	 * No call waits for ever: a server that stops answering (a wedged
+	 * connection, a frozen host) fails the call as a lost connection.
+	 */
+	mysql_optionsv(db->conn, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+	mysql_optionsv(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
 	mysql_optionsv(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	/* Times are UTC everywhere; claims want READ COMMITTED (no gap locks). */
 	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
@@ -186,6 +193,25 @@ db_prepare(struct db *db, const char *sql)
 	else
 		log_warnx("msg=\"statement cache full\" max=%d", DB_STMT_CACHE_MAX);
 	return st;
+}
+
+/*
+ * Closes st and drops it from the cache. For a statement whose execution
+ * failed: after an error in the middle of its rows (a SELECT chosen as a
+ * deadlock victim while the server sends them), the client library keeps
+ * the statement in a state where its next mysql_stmt_execute first tries to
+ * read the rest of the old result, which never comes, and waits for ever.
+ * A fresh statement is prepared on the next use.
+ */
+static void
+db_stmt_discard(struct db *db, MYSQL_STMT *st)
+{
+	for (size_t i = 0; i < db->ncache; i++)
+		if (db->cache[i].stmt == st) {
+			db->cache[i] = db->cache[--db->ncache];
+			break;
+		}
+	mysql_stmt_close(st);
 }
 
 static void
@@ -387,9 +413,16 @@ out:
 		free(bind);
 		free(lens);
 	}
-	/* The connection may have been dropped (and the cache with it) on error. */
-	if (db->conn != NULL)
-		db_stmt_release(db, st);
+	/*
+	 * The connection may have been dropped (and the cache with it) on
+	 * error; a statement that failed is never reused as it is.
+	 */
+	if (db->conn != NULL) {
+		if (rc == 0)
+			db_stmt_release(db, st);
+		else
+			db_stmt_discard(db, st);
+	}
 	return rc;
 }
 
