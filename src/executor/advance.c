@@ -486,6 +486,21 @@ adv_deadline_fire(void *arg)
 }
 
 void
+advance_cancel(struct xrun *r)
+{
+	r->cancel_requested = 1;
+	/* A back-off is no step in flight: the run ends now, not at its end. */
+	if (r->phase == XR_BACKOFF) {
+		if (r->timer != NULL) {
+			loop_timer_cancel(r->ex->loop, r->timer);
+			r->timer = NULL;
+		}
+		r->phase = XR_IDLE;
+		advance(r);
+	}
+}
+
+void
 advance_arm_deadline(struct xrun *r)
 {
 	int64_t left = r->deadline_unix_ms - adv_unix_ms();
@@ -672,7 +687,10 @@ model_done(struct xrun *r)
 	}
 }
 
-/* Back-off before attempt n+1: initial × multiplier^(n−1), capped, full jitter. */
+/*
+ * Back-off before attempt n+1: full jitter, a uniform wait between 0 and
+ * initial × multiplier^(n−1) (capped at max), but at least Retry-After.
+ */
 static long
 adv_backoff_ms(const struct xrun *r, long retry_after_ms)
 {
@@ -684,8 +702,6 @@ adv_backoff_ms(const struct xrun *r, long retry_after_ms)
 		d = (double)r->retry.max_backoff_ms;
 	cap = (long)d;
 	ms = cap > 0 ? (long)randombytes_uniform((uint32_t)cap + 1) : 0;
-	if (ms < cap / 2)
-		ms = cap / 2; /* keep at least half: "jitter", not "maybe no wait" */
 	if (retry_after_ms > ms)
 		ms = retry_after_ms;
 	return ms;

@@ -696,7 +696,7 @@ claim_check_cancels(struct executor *ex)
 	for (size_t i = 0; i < res->nrows; i++)
 		for (struct xrun *r = ex->runs; r != NULL; r = r->next)
 			if (strcmp(r->id, db_cell(res, i, 0)) == 0)
-				r->cancel_requested = 1;
+				advance_cancel(r);
 	db_result_free(res);
 }
 

@@ -67,6 +67,8 @@ void advance(struct xrun *r); /* start the run's next step */
 void advance_committed(struct xrun *r); /* its queued step outcome is durable */
 void advance_abort(struct xrun *r); /* stop transfers and timers (fenced, shutdown) */
 void advance_arm_deadline(struct xrun *r); /* limits.timeout_s also ends a step in flight */
+/* A cancel request seen: a run waiting out a retry back-off ends at once. */
+void advance_cancel(struct xrun *r);
 void advance_flush_deltas(struct xrun *r); /* queue coalesced message/thinking deltas */
 
 /* Adds a claimed run to the executor's list. */
