@@ -58,6 +58,8 @@ static const struct config_entry config_table[] = {
 	STR("api", "pidfile", api_pidfile, ""),
 	/* How long a worker reuses a key resolution; at most 1 s of a revocation made elsewhere. */
 	INT("api", "key_cache_ms", api_key_cache_ms, "1000", 0, 1000),
+	/* Database time of one request; below nginx's fastcgi_read_timeout (60 s). */
+	INT("api", "db_deadline_s", api_db_deadline_s, "20", 1, 50),
 
 	STR("stream", "listen", stream_listen, "/run/agentrun/stream.sock"),
 	INT("stream", "max_connections", stream_max_connections, "10000", 1, 1000000),

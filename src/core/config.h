@@ -30,6 +30,7 @@ struct config {
 	long long api_backlog;
 	char api_pidfile[CONFIG_STR_MAX];
 	long long api_key_cache_ms;
+	long long api_db_deadline_s; /* a request's database work ends by then: 503 */
 
 	char stream_listen[CONFIG_STR_MAX];
 	long long stream_max_connections;
