@@ -39,6 +39,9 @@ static const char claim_sql_heartbeat[] =
     " runnable_at = NOW(3) + INTERVAL ? SECOND WHERE owner = ? AND lease_token IS NOT NULL";
 static const char claim_sql_cancels[] =
     "SELECT id FROM runs WHERE owner = ? AND cancel_requested = 1";
+static const char claim_sql_release_one[] =
+    "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
+    " runnable_at = NOW(3) WHERE id = ? AND lease_token = ?";
 static const char claim_sql_release_all[] =
     "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
     " runnable_at = NOW(3) WHERE owner = ?";
@@ -707,4 +710,48 @@ claim_release_all(struct executor *ex)
 
 	if (db_query(ex->db, claim_sql_release_all, &p, 1, NULL) == -1)
 		log_warnx("msg=\"release on shutdown failed\" errno=%u", db_last_errno(ex->db));
+}
+
+void
+claim_abandon(struct executor *ex, const struct xrun *r)
+{
+	if (ex->nabandoned == ex->abandoned_cap) {
+		size_t cap = ex->abandoned_cap ? ex->abandoned_cap * 2 : 16;
+		struct executor_lease *l = realloc(ex->abandoned, cap * sizeof(*l));
+
+		if (l == NULL) {
+			log_warnx("msg=\"out of memory, run waits for its lease to expire\" run=%s",
+			    r->id);
+			return;
+		}
+		ex->abandoned = l;
+		ex->abandoned_cap = cap;
+	}
+	snprintf(ex->abandoned[ex->nabandoned].id, ID_BUFSZ, "%s", r->id);
+	snprintf(ex->abandoned[ex->nabandoned].token, ID_BUFSZ, "%s", r->lease_token);
+	ex->nabandoned++;
+}
+
+void
+claim_release_abandoned(struct executor *ex)
+{
+	size_t done = 0;
+
+	while (done < ex->nabandoned) {
+		const struct executor_lease *l = &ex->abandoned[done];
+		struct db_param p[2] = { dbp_str(l->id), dbp_str(l->token) };
+
+		if (db_query(ex->db, claim_sql_release_one, p, 2, NULL) == -1)
+			break; /* still down: the rest wait for the next try */
+		/* 0 rows: the lease expired and another executor holds the run. */
+		log_info("msg=\"abandoned run released\" run=%s taken=%d", l->id,
+		    db_affected(ex->db) == 0);
+		done++;
+	}
+	if (done == 0)
+		return;
+	memmove(
+	    ex->abandoned, ex->abandoned + done, (ex->nabandoned - done) * sizeof(*ex->abandoned));
+	ex->nabandoned -= done;
+	ex->want_claim = 1; /* they are claimable now, here too */
 }

@@ -3,9 +3,11 @@ runs past their deadline, cancel during a retry back-off, retry jitter,
 runs held after a database outage, and a streaming step repeated after a
 crash."""
 
+import os
+import signal
 import time
 
-from executor_helpers import events, script_agent, start, wait_status
+from executor_helpers import ExtraExecutor, events, script_agent, start, wait_status
 
 ASK_USER = [{"type": "ask_user", "name": "ask_user", "description": "ask"}]
 
@@ -105,3 +107,68 @@ def test_retry_backoff_is_full_jitter(ws_a):
     # expected; fewer than 12 has a probability of about 1e-4).
     assert delays.count(cap // 2) <= 4, sorted(delays)
     assert sum(1 for d in delays if d < cap // 2) >= 12, sorted(delays)
+
+
+def _kill_agentrun_connections(stack):
+    ids = [r[0] for r in stack.sql("SELECT id FROM information_schema.processlist"
+                                   " WHERE user = 'agentrun'")]
+    for cid in ids:
+        stack.run(["mariadb", "--no-defaults", "--socket=" + stack.dir + "/run/mysqld.sock",
+                   "-uroot", "-e", "KILL CONNECTION %s" % cid], check=False)
+
+
+def _status_tolerant(api, run_id):
+    r = api.get("/api/v1/runs/" + run_id)
+    return r.json()["status"] if r.status == 200 else None
+
+
+def test_runs_given_up_in_a_database_outage_resume_once_it_answers(stack, ws_a):
+    """A short outage made the executor give up its streaming runs (their
+    commits failed five times) but keep their leases: the runs sat until
+    the lease ran out (a 4.8 s outage held a run 26 s). Now it releases them
+    as soon as the database answers, and they finish with their own output.
+    An executor of its own with a 30 s lease (the stack's has 4 s, too short
+    to tell), the stack's paused meanwhile."""
+    api = ws_a.api()
+    agent = script_agent(api, [{"content": " ".join("w%d" % i for i in range(40))}],
+                         chunk_ms=100)
+    main_pid = stack.read_pid("executor")
+    os.kill(main_pid, signal.SIGSTOP)
+    try:
+        with ExtraExecutor(stack, "outage", env={"AGENTRUN_EXECUTOR_LEASE_S": "30"}):
+            log = os.path.join(stack.dir, "log", "outage.log")
+            runs = [start(api, agent) for _ in range(4)]
+            for run_id in runs:
+                wait_status(api, run_id, "running")
+            log_start = os.path.getsize(log)
+            time.sleep(0.5)  # streaming: deltas are being committed
+            stack.sql("ALTER USER 'agentrun'@'localhost' ACCOUNT LOCK")
+            try:
+                _kill_agentrun_connections(stack)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    with open(log, errors="replace") as f:
+                        f.seek(log_start)
+                        if f.read().count("cannot commit run, abandoning") >= len(runs):
+                            break
+                    time.sleep(0.1)
+            finally:
+                stack.sql("ALTER USER 'agentrun'@'localhost' ACCOUNT UNLOCK")
+            with open(log, errors="replace") as f:
+                f.seek(log_start)
+                assert "cannot commit run, abandoning" in f.read(), "the outage did not bite"
+            t0 = time.monotonic()
+            pending = set(runs)
+            while pending and time.monotonic() - t0 < 45:
+                pending = {r for r in pending if _status_tolerant(api, r) != "completed"}
+                time.sleep(0.1)
+            took = time.monotonic() - t0
+    finally:
+        os.kill(main_pid, signal.SIGCONT)
+    assert not pending, [(r, _run(api, r)["status"]) for r in pending]
+    # 40 words at 100 ms: ~4 s of streaming again from the last commit, plus a
+    # claim; the lease would have been 30 s.
+    assert took < 15, took
+    for run_id in runs:
+        assert _run(api, run_id)["output"]["response"].split() == \
+            ["w%d" % i for i in range(40)]
