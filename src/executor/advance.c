@@ -420,6 +420,21 @@ advance(struct xrun *r)
 		return;
 	}
 	r->attempt = r->attempt_base + 1;
+	if (r->aborted_attempt > 0) {
+		/*
+		 * An attempt of this step was cut short (its executor died or
+		 * lost the lease) after its step.started and maybe some deltas
+		 * were logged. Say so before the new attempt starts, so a client
+		 * drops that attempt's text (docs/api.md, "Rebuilding a step's
+		 * text").
+		 */
+		xrun_event(r, "step.retrying",
+		    json_pack("{s:I, s:i, s:s, s:i, s:b}", "step", (json_int_t)r->step, "attempt",
+			r->aborted_attempt, "error",
+			"the attempt was cut short (its executor stopped or lost the run)",
+			"retry_in_ms", 0, "aborted", 1));
+		r->aborted_attempt = 0;
+	}
 	if ((call = adv_pending_call(r)) != NULL) {
 		if (r->step >= r->limits.max_steps) {
 			adv_finish(r, "failed", "LIMIT_EXCEEDED", "limits.max_steps reached");

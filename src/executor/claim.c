@@ -69,6 +69,17 @@ static struct dbrows_template claim_t_model_calls = DBROWS_TEMPLATE(
     "SELECT s.run_id, SUM(s.kind = 'llm'), MAX(IF(s.step_index = r.steps, s.attempt, 0))"
     " FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.id IN (",
     "?", ", ", ") GROUP BY s.run_id", 0, 1);
+/*
+ * For runs picked up again: the highest attempt of their current step that
+ * was started, finished or not. An attempt cut short by a crash or a lost
+ * lease left its step.started and deltas in the log but no steps row, so
+ * the resumed attempt is numbered past it (and marked, advance.c).
+ */
+static struct dbrows_template claim_t_started = DBROWS_TEMPLATE(
+    "SELECT e.run_id, MAX(CAST(JSON_VALUE(e.data, '$.attempt') AS SIGNED)) FROM events e"
+    " JOIN runs r ON r.id = e.run_id WHERE e.type = 'step.started'"
+    " AND CAST(JSON_VALUE(e.data, '$.step') AS SIGNED) = r.steps AND e.run_id IN (",
+    "?", ", ", ") GROUP BY e.run_id", 0, 1);
 static const char claim_sql_route[] =
     "SELECT base_url, api_key_ciphertext, api_key_nonce FROM routes"
     " WHERE workspace_id = ? AND id = ?";
@@ -454,11 +465,12 @@ claim_provider_defaults(struct executor *ex, struct xrun *r)
 
 /*
  * Builds the xrun of row `row` of a claim batch (res), with its messages
- * (msgs) and step counts (cnt) from the batch's other two loads.
+ * (msgs), step counts (cnt) and started attempts (started, may be NULL)
+ * from the batch's other loads.
  */
 static struct xrun *
 claim_fill(struct executor *ex, const char *token, const struct db_result *res, size_t row,
-    const struct claim_msgs *msgs, const struct db_result *cnt)
+    const struct claim_msgs *msgs, const struct db_result *cnt, const struct db_result *started)
 {
 	const char *id = db_cell(res, row, 25);
 	struct xrun *r;
@@ -548,6 +560,15 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 			r->model_calls = db_cell_int(cnt, i, 1, 0);
 			r->attempt_base = (int)db_cell_int(cnt, i, 2, 0);
 		}
+	for (size_t i = 0; started != NULL && i < started->nrows; i++)
+		if (strcmp(db_cell(started, i, 0), r->id) == 0) {
+			int a = (int)db_cell_int(started, i, 1, 0);
+
+			if (a > r->attempt_base) {
+				r->aborted_attempt = a;
+				r->attempt_base = a;
+			}
+		}
 	return r;
 }
 
@@ -557,13 +578,18 @@ claim_cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The batch's runs (*res), their sessions' messages and their step counts. */
+/*
+ * The batch's runs (*res), their sessions' messages, their step counts and,
+ * for runs picked up before, their started attempts (*started, NULL when
+ * none was).
+ */
 static int
 claim_load(struct executor *ex, const struct claim_batch *cb, struct db_result **res,
-    struct db_result **msgs, struct db_result **cnt)
+    struct db_result **msgs, struct db_result **cnt, struct db_result **started)
 {
 	struct db_param head[2] = { dbp_str(ex->owner), dbp_str(cb->token) };
-	struct dbrows load, sess, calls;
+	struct dbrows load, sess, calls, resumed;
+	size_t nresumed = 0;
 	const char **sids = NULL;
 	size_t nsids = 0;
 	int rc = -1;
@@ -571,6 +597,7 @@ claim_load(struct executor *ex, const struct claim_batch *cb, struct db_result *
 	dbrows_init(&load, &claim_t_load);
 	dbrows_init(&sess, &claim_t_messages);
 	dbrows_init(&calls, &claim_t_model_calls);
+	dbrows_init(&resumed, &claim_t_started);
 	for (int i = 0; i < cb->n; i++) {
 		struct db_param id = dbp_str(cb->ids[i]);
 
@@ -579,6 +606,17 @@ claim_load(struct executor *ex, const struct claim_batch *cb, struct db_result *
 	}
 	if (dbrows_query(ex->db, &load, head, res) == -1 ||
 	    dbrows_query(ex->db, &calls, NULL, cnt) == -1)
+		goto out;
+	for (size_t i = 0; i < (*res)->nrows; i++) {
+		struct db_param id = dbp_str(db_cell(*res, i, 25));
+
+		if (db_cell_int(*res, i, 14, 1) <= 1)
+			continue; /* a first pick-up: no attempt was started before */
+		if (dbrows_add(&resumed, &id) == -1)
+			goto out;
+		nresumed++;
+	}
+	if (nresumed > 0 && dbrows_query(ex->db, &resumed, NULL, started) == -1)
 		goto out;
 	/* Each session once, so no chunk returns a message another one did. */
 	if ((sids = calloc((*res)->nrows + 1, sizeof(*sids))) == NULL)
@@ -601,6 +639,7 @@ out:
 	dbrows_free(&load);
 	dbrows_free(&sess);
 	dbrows_free(&calls);
+	dbrows_free(&resumed);
 	return rc;
 }
 
@@ -637,10 +676,10 @@ claim_runs(struct executor *ex)
 	if (cb.n == 0)
 		return 0;
 	{
-		struct db_result *res = NULL, *msgs = NULL, *cnt = NULL;
+		struct db_result *res = NULL, *msgs = NULL, *cnt = NULL, *started = NULL;
 		struct claim_msgs sorted = { NULL, NULL };
 
-		if (claim_load(ex, &cb, &res, &msgs, &cnt) == -1 ||
+		if (claim_load(ex, &cb, &res, &msgs, &cnt, &started) == -1 ||
 		    claim_msgs_sort(&sorted, msgs) == -1) {
 			/* The leases expire and the runs are claimed again. */
 			log_warnx("msg=\"cannot load claimed runs\" runs=%d errno=%u", cb.n,
@@ -648,10 +687,11 @@ claim_runs(struct executor *ex)
 			db_result_free(res);
 			db_result_free(msgs);
 			db_result_free(cnt);
+			db_result_free(started);
 			return 0;
 		}
 		for (size_t i = 0; i < res->nrows; i++) {
-			struct xrun *r = claim_fill(ex, cb.token, res, i, &sorted, cnt);
+			struct xrun *r = claim_fill(ex, cb.token, res, i, &sorted, cnt, started);
 
 			if (r == NULL)
 				continue;
@@ -668,6 +708,7 @@ claim_runs(struct executor *ex)
 		db_result_free(res);
 		db_result_free(msgs);
 		db_result_free(cnt);
+		db_result_free(started);
 	}
 	return cb.n;
 }

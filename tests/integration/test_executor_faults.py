@@ -172,3 +172,59 @@ def test_runs_given_up_in_a_database_outage_resume_once_it_answers(stack, ws_a):
     for run_id in runs:
         assert _run(api, run_id)["output"]["response"].split() == \
             ["w%d" % i for i in range(40)]
+
+
+def _rebuild_text(evs, step):
+    """docs/api.md, "Rebuilding a step's text": the message.delta contents
+    after the last step.started of the step, in seq order."""
+    text, current = None, None
+    for e in evs:
+        if e["type"] == "step.started":
+            current = e["data"]["step"]
+            if current == step:
+                text = []
+        elif e["type"] == "step.retrying" and e["data"]["step"] == step:
+            text = None  # that attempt's text is void
+        elif e["type"] == "message.delta" and current == step and text is not None:
+            text.append(e["data"]["content"])
+    return "".join(text or [])
+
+
+def test_streaming_step_resumed_after_a_crash_is_a_new_marked_attempt(stack, ws_a):
+    """An executor killed mid-stream left its deltas in the log, and the
+    next one re-ran the step with the same {step, attempt}: the deltas
+    concatenated repeated the text. The re-run is now attempt 2, announced
+    by step.retrying {step, attempt: 1, aborted: true}, and the documented
+    rule rebuilds exactly the output."""
+    api = ws_a.api()
+    words = ["w%d" % i for i in range(30)]
+    agent = script_agent(api, [{"content": " ".join(words)}], chunk_ms=100)
+    main_pid = stack.read_pid("executor")
+    os.kill(main_pid, signal.SIGSTOP)
+    try:
+        with ExtraExecutor(stack, "doomed") as doomed:
+            run_id = start(api, agent)
+            deadline = time.monotonic() + 15
+            while sum(1 for e in events(api, run_id) if e["type"] == "message.delta") < 3:
+                assert time.monotonic() < deadline, _run(api, run_id)
+                time.sleep(0.05)
+            doomed.kill(signal.SIGKILL)
+            doomed.proc.wait(10)
+        with ExtraExecutor(stack, "heir"):
+            run = wait_status(api, run_id, "completed", timeout=30)
+    finally:
+        os.kill(main_pid, signal.SIGCONT)
+    evs = events(api, run_id)
+    started = [e["data"] for e in evs if e["type"] == "step.started"]
+    assert [(s["step"], s["attempt"]) for s in started] == [(0, 1), (0, 2)], started
+    retrying = [e["data"] for e in evs if e["type"] == "step.retrying"]
+    assert len(retrying) == 1 and retrying[0]["step"] == 0 and retrying[0]["attempt"] == 1, \
+        retrying
+    assert retrying[0]["aborted"] is True, retrying
+    t = [e["type"] for e in evs]
+    assert t.index("step.retrying") < max(i for i, x in enumerate(t) if x == "step.started")
+    naive = "".join(e["data"]["content"] for e in evs if e["type"] == "message.delta")
+    assert naive != run["output"]["response"]  # the aborted attempt's text is in the log
+    assert _rebuild_text(evs, 0) == run["output"]["response"] == " ".join(words)
+    completed = [e["data"] for e in evs if e["type"] == "step.completed"]
+    assert [(c["step"], c["attempt"]) for c in completed] == [(0, 2)], completed
