@@ -1,5 +1,5 @@
 """Database faults that only the real server's protocol shows, driven through
-src/core/db.c by tests/integration/dbprobe (built with the daemons) against
+src/core/db.c by tests/tools/dbprobe (built with the daemons) against
 the suite's own MariaDB."""
 
 import os
@@ -7,7 +7,7 @@ import subprocess
 
 from conftest import BUILD_DIR
 
-PROBE = os.path.join(BUILD_DIR, "tests", "integration", "dbprobe")
+PROBE = os.path.join(BUILD_DIR, "tests", "tools", "dbprobe")
 
 
 def _probe(stack, *args, env=None, timeout=60):
