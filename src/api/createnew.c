@@ -112,7 +112,10 @@ createnew_run(struct db *db, struct createnew_job *job)
 	for (int attempt = 0; attempt < CN_CALL_TRIES; attempt++) {
 		db_result_free(job->view);
 		job->view = NULL;
-		if (db_query(db, cn_sql_call, job->p, CNP__COUNT, &job->view) == 0) {
+		int ok = db_query(db, cn_sql_call, job->p, CNP__COUNT, &job->view) == 0;
+
+		job->maybe_committed |= !ok && db_outcome_unknown(db);
+		if (ok) {
 			if (job->view != NULL && job->view->nrows == 1) {
 				job->out = CN_OK;
 				job->slot = db_cell_int(job->view, 0, CN_CALL_SLOT_COL, 0);
@@ -337,20 +340,23 @@ cn_batch_txn(struct db *db, void *arg)
 	return rc;
 }
 
-/* 1 when err_no says the database cannot be reached (not a deadlock or lock wait). */
+/* 1 when the database cannot be reached (not a deadlock or lock wait) or time is up. */
 static int
 cn_unreachable(enum db_err err, unsigned int err_no)
 {
-	return err == DB_ERR_RETRY && err_no != CN_ER_LOCK_WAIT_TIMEOUT && err_no != CN_ER_DEADLOCK;
+	/* Past the requests' deadline, every create of the batch would fail the same way. */
+	return err == DB_ERR_TIMEOUT ||
+	    (err == DB_ERR_RETRY && err_no != CN_ER_LOCK_WAIT_TIMEOUT && err_no != CN_ER_DEADLOCK);
 }
 
 static void
-cn_fail_all(struct cn_batch *b, size_t from, enum db_err err, unsigned int err_no)
+cn_fail_all(struct cn_batch *b, size_t from, enum db_err err, unsigned int err_no, int maybe)
 {
 	for (size_t i = from; i < b->n; i++) {
 		b->job[i]->out = CN_FAILED;
 		b->job[i]->err = err;
 		b->job[i]->err_no = err_no;
+		b->job[i]->maybe_committed = maybe;
 	}
 }
 
@@ -368,7 +374,7 @@ cn_commit(struct db *db, struct cn_batch *b)
 		/* db_txn() retried already: every create would wait for the same answer. */
 		log_warnx(
 		    "msg=\"run create batch failed\" runs=%zu errno=%u", b->n, db_last_errno(db));
-		cn_fail_all(b, 0, DB_ERR_RETRY, db_last_errno(db));
+		cn_fail_all(b, 0, db_last_err(db), db_last_errno(db), db_outcome_unknown(db));
 		return;
 	}
 	log_info("msg=\"run create batch failed, retrying each create alone\" runs=%zu "
@@ -378,7 +384,7 @@ cn_commit(struct db *db, struct cn_batch *b)
 		createnew_run(db, b->job[i]);
 		if (b->job[i]->out == CN_FAILED &&
 		    cn_unreachable(b->job[i]->err, b->job[i]->err_no)) {
-			cn_fail_all(b, i + 1, b->job[i]->err, b->job[i]->err_no);
+			cn_fail_all(b, i + 1, b->job[i]->err, b->job[i]->err_no, 0);
 			return;
 		}
 	}
@@ -421,7 +427,18 @@ cn_main(void *arg)
 		pthread_mutex_unlock(&cn_mu);
 
 		log_debug("msg=\"run create batch\" runs=%zu", b.n);
+		/* The earliest deadline of the batch's requests bounds its database work. */
+		{
+			long long deadline = 0;
+
+			for (size_t i = 0; i < b.n; i++)
+				if (b.job[i]->deadline_ms > 0 &&
+				    (deadline == 0 || b.job[i]->deadline_ms < deadline))
+					deadline = b.job[i]->deadline_ms;
+			db_set_deadline(cn.db, deadline);
+		}
 		cn_commit(cn.db, &b);
+		db_set_deadline(cn.db, 0);
 		for (size_t i = 0; i < b.n; i++)
 			if (b.job[i]->out == CN_OK) {
 				doorbell_ring(cn.bell_executor);

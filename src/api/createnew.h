@@ -73,6 +73,8 @@ struct createnew_job {
 	long long slot; /* CN_OK: the usage_daily slot the run was counted in */
 	enum db_err err; /* CN_FAILED: what failed (DB_ERR_RETRY: the database is unavailable) */
 	unsigned int err_no;
+	int maybe_committed; /* CN_FAILED: the write was sent and its answer lost */
+	long long deadline_ms; /* the request's database deadline (db_set_deadline), 0: none */
 	/* batcher's own */
 	int done;
 	pthread_cond_t done_cv; /* signalled for this job alone: no waiter wakes for another's */

@@ -16,8 +16,20 @@ api_db_failure(struct request_ctx *ctx, const char *what)
 int
 api_db_failure_of(struct request_ctx *ctx, const char *what, enum db_err err, unsigned int err_no)
 {
-	log_warnx("msg=\"database error\" op=%s errno=%u request_id=%s", what, err_no,
-	    ctx->req->request_id);
+	int unknown = (ctx->outcome_unknown || db_outcome_unknown(ctx->db)) &&
+	    strcmp(ctx->req->method, "GET") != 0 && strcmp(ctx->req->method, "HEAD") != 0;
+
+	log_warnx("msg=\"database error\" op=%s errno=%u outcome_unknown=%d request_id=%s", what,
+	    err_no, unknown, ctx->req->request_id);
+	if (unknown)
+		return http_send_error_h(ctx->req, 503, ERR_INTERNAL, "Retry-After: 1\r\n",
+		    json_pack("{s:s}", "outcome", "unknown"),
+		    "the database connection was lost after the request was sent: the outcome is "
+		    "unknown; retry with the same Idempotency-Key (a create retried without one "
+		    "may be made twice)");
+	if (err == DB_ERR_TIMEOUT)
+		return http_send_error_h(ctx->req, 503, ERR_INTERNAL, "Retry-After: 1\r\n", NULL,
+		    "the database did not answer in time; nothing was changed, try again");
 	if (err == DB_ERR_RETRY)
 		return http_send_error_h(ctx->req, 503, ERR_INTERNAL, "Retry-After: 1\r\n", NULL,
 		    "the database is unavailable, try again");
@@ -97,7 +109,10 @@ api_dispatch(struct http_request *req, struct db *db, const struct config *cfg)
 	ctx.req = req;
 	ctx.db = db;
 	ctx.cfg = cfg;
+	/* Our own 503 before nginx gives up on the request (its 504 says nothing). */
+	db_set_deadline(db, db_now_ms() + cfg->api_db_deadline_s * 1000);
 	api_route(&ctx);
+	db_set_deadline(db, 0);
 	if (!req->responded)
 		http_send_error(req, 500, ERR_INTERNAL, NULL, "internal error");
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -332,6 +332,7 @@ rc_create_new(struct run_txn *t)
 	key = rc_usage_key_of(t);
 	try0 = !rc_spread_get(key);
 	memset(&job, 0, sizeof(job));
+	job.deadline_ms = db_deadline(ctx->db);
 	job.p[n++] = dbp_str(ctx->auth.workspace_id);
 	job.p[n++] = dbp_str(t->run_id);
 	job.p[n++] = dbp_str(t->session_id);
@@ -364,6 +365,7 @@ rc_create_new(struct run_txn *t)
 	case CN_FAILED:
 		t->fail_err = job.err;
 		t->fail_errno = job.err_no;
+		ctx->outcome_unknown = job.maybe_committed;
 		break;
 	}
 	free(event);

@@ -47,6 +47,8 @@ static const struct config_entry config_table[] = {
 	STR("database", "password", db_password, ""),
 	STR("database", "name", db_name, "agentrun"),
 	INT("database", "connect_timeout_s", db_connect_timeout_s, "5", 1, 300),
+	/* No database call waits longer than this for the server (read or write). */
+	INT("database", "io_timeout_s", db_io_timeout_s, "60", 1, 86400),
 
 	STR("api", "listen", api_listen, "/run/agentrun/api.sock"),
 	INT("api", "workers", api_workers, "0", 0, 256),
@@ -56,6 +58,8 @@ static const struct config_entry config_table[] = {
 	STR("api", "pidfile", api_pidfile, ""),
 	/* How long a worker reuses a key resolution; at most 1 s of a revocation made elsewhere. */
 	INT("api", "key_cache_ms", api_key_cache_ms, "1000", 0, 1000),
+	/* Database time of one request; below nginx's fastcgi_read_timeout (60 s). */
+	INT("api", "db_deadline_s", api_db_deadline_s, "20", 1, 50),
 
 	STR("stream", "listen", stream_listen, "/run/agentrun/stream.sock"),
 	INT("stream", "max_connections", stream_max_connections, "10000", 1, 1000000),

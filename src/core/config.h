@@ -22,6 +22,7 @@ struct config {
 	char db_password[CONFIG_STR_MAX];
 	char db_name[CONFIG_STR_MAX];
 	long long db_connect_timeout_s;
+	long long db_io_timeout_s; /* MYSQL_OPT_READ_TIMEOUT / WRITE_TIMEOUT */
 
 	char api_listen[CONFIG_STR_MAX];
 	long long api_workers;
@@ -29,6 +30,7 @@ struct config {
 	long long api_backlog;
 	char api_pidfile[CONFIG_STR_MAX];
 	long long api_key_cache_ms;
+	long long api_db_deadline_s; /* a request's database work ends by then: 503 */
 
 	char stream_listen[CONFIG_STR_MAX];
 	long long stream_max_connections;

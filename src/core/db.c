@@ -38,6 +38,9 @@ struct db {
 	enum db_err last_err;
 	char errmsg[512];
 	long long idle_txn_timeout_s; /* 0: none */
+	long long deadline_ms; /* db_now_ms() time; 0: none */
+	long long stmt_time_ms; /* the session's max_statement_time; 0: none */
+	int outcome_unknown;
 };
 
 struct db_param
@@ -65,6 +68,33 @@ db_new(const struct config *cfg)
 	return db;
 }
 
+long long
+db_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+db_set_deadline(struct db *db, long long at_ms)
+{
+	db->deadline_ms = at_ms > 0 ? at_ms : 0;
+}
+
+long long
+db_deadline(const struct db *db)
+{
+	return db->deadline_ms;
+}
+
+int
+db_outcome_unknown(const struct db *db)
+{
+	return db->outcome_unknown;
+}
+
 void
 db_set_idle_txn_timeout(struct db *db, long long seconds)
 {
@@ -81,6 +111,7 @@ db_disconnect(struct db *db)
 		mysql_close(db->conn);
 	db->conn = NULL;
 	db->in_txn = 0;
+	db->stmt_time_ms = 0;
 }
 
 void
@@ -104,7 +135,9 @@ db_set_error(struct db *db, unsigned int e, const char *msg)
 {
 	db->last_errno = e;
 	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg != NULL ? msg : "");
-	if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db_is_conn_error(e))
+	if (e == ER_STATEMENT_TIMEOUT)
+		db->last_err = DB_ERR_TIMEOUT;
+	else if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db_is_conn_error(e))
 		db->last_err = DB_ERR_RETRY;
 	else if (e == ER_DUP_ENTRY)
 		db->last_err = DB_ERR_DUPLICATE;
@@ -116,11 +149,51 @@ db_set_error(struct db *db, unsigned int e, const char *msg)
 	}
 }
 
+/*
+ * Past the deadline: fails the call. Else, when the session's
+ * max_statement_time is over a second away from the time left, sets it to
+ * that (the server then interrupts a statement at the deadline). 0 / -1.
+ */
+static int
+db_deadline_check(struct db *db)
+{
+	long long left, want;
+	char cmd[80];
+
+	if (db->deadline_ms == 0) {
+		if (db->stmt_time_ms == 0 || db->conn == NULL)
+			return 0;
+		want = 0; /* lift a limit left by an earlier deadline */
+	} else {
+		if ((left = db->deadline_ms - db_now_ms()) <= 0) {
+			db->last_errno = ER_STATEMENT_TIMEOUT;
+			db->last_err = DB_ERR_TIMEOUT;
+			snprintf(db->errmsg, sizeof(db->errmsg), "deadline passed");
+			return -1;
+		}
+		if (db->conn == NULL)
+			return 0;
+		want = left;
+		if (db->stmt_time_ms != 0 && db->stmt_time_ms - want <= 1000 &&
+		    want - db->stmt_time_ms <= 1000)
+			return 0;
+	}
+	snprintf(cmd, sizeof(cmd), "SET SESSION max_statement_time = %lld.%03lld", want / 1000,
+	    want % 1000);
+	if (mysql_real_query(db->conn, cmd, strlen(cmd)) != 0) {
+		db_set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
+		return -1;
+	}
+	db->stmt_time_ms = want;
+	return 0;
+}
+
 int
 db_connect(struct db *db)
 {
 	const struct config *c = db->cfg;
 	unsigned int timeout = (unsigned int)c->db_connect_timeout_s;
+	unsigned int io_timeout = (unsigned int)c->db_io_timeout_s;
 
 	if (db->conn != NULL)
 		return 0;
@@ -129,6 +202,12 @@ db_connect(struct db *db)
 		return -1;
 	}
 	mysql_optionsv(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	/*
+	 * No call waits for ever: a server that stops answering (a wedged
+	 * connection, a frozen host) fails the call as a lost connection.
+	 */
+	mysql_optionsv(db->conn, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+	mysql_optionsv(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
 	mysql_optionsv(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	/* Times are UTC everywhere; claims want READ COMMITTED (no gap locks). */
 	mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
@@ -186,6 +265,25 @@ db_prepare(struct db *db, const char *sql)
 	else
 		log_warnx("msg=\"statement cache full\" max=%d", DB_STMT_CACHE_MAX);
 	return st;
+}
+
+/*
+ * Closes st and drops it from the cache. For a statement whose execution
+ * failed: after an error in the middle of its rows (a SELECT chosen as a
+ * deadlock victim while the server sends them), the client library keeps
+ * the statement in a state where its next mysql_stmt_execute first tries to
+ * read the rest of the old result, which never comes, and waits for ever.
+ * A fresh statement is prepared on the next use.
+ */
+static void
+db_stmt_discard(struct db *db, MYSQL_STMT *st)
+{
+	for (size_t i = 0; i < db->ncache; i++)
+		if (db->cache[i].stmt == st) {
+			db->cache[i] = db->cache[--db->ncache];
+			break;
+		}
+	mysql_stmt_close(st);
 }
 
 static void
@@ -321,7 +419,7 @@ db_run(struct db *db, const char *sql, const struct db_param *params, size_t npa
 		db_set_error(db, 0, "too many parameters");
 		return -1;
 	}
-	if (db_connect(db) == -1)
+	if (db_deadline_check(db) == -1 || db_connect(db) == -1 || db_deadline_check(db) == -1)
 		return -1;
 	if ((st = db_prepare(db, sql)) == NULL)
 		return -1;
@@ -362,7 +460,13 @@ db_run(struct db *db, const char *sql, const struct db_param *params, size_t npa
 		goto out;
 	}
 	if (mysql_stmt_execute(st) != 0) {
-		db_set_error(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		unsigned int e = mysql_stmt_errno(st);
+
+		/* Sent, then the connection went: the server may have run it. */
+		if (!db->in_txn && db_is_conn_error(e) && e != CR_CONNECTION_ERROR &&
+		    e != CR_CONN_HOST_ERROR)
+			db->outcome_unknown = 1;
+		db_set_error(db, e, mysql_stmt_error(st));
 		goto out;
 	}
 	db->affected = mysql_stmt_affected_rows(st);
@@ -387,9 +491,16 @@ out:
 		free(bind);
 		free(lens);
 	}
-	/* The connection may have been dropped (and the cache with it) on error. */
-	if (db->conn != NULL)
-		db_stmt_release(db, st);
+	/*
+	 * The connection may have been dropped (and the cache with it) on
+	 * error; a statement that failed is never reused as it is.
+	 */
+	if (db->conn != NULL) {
+		if (rc == 0)
+			db_stmt_release(db, st);
+		else
+			db_stmt_discard(db, st);
+	}
 	return rc;
 }
 
@@ -399,6 +510,8 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 {
 	int in_txn = db->in_txn;
 
+	if (!in_txn)
+		db->outcome_unknown = 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (res != NULL)
 			*res = NULL;
@@ -420,7 +533,7 @@ int
 db_exec_text(struct db *db, const char *sql)
 {
 	db->last_err = DB_OK;
-	if (db_connect(db) == -1)
+	if (db_deadline_check(db) == -1 || db_connect(db) == -1 || db_deadline_check(db) == -1)
 		return -1;
 	if (mysql_real_query(db->conn, sql, strlen(sql)) != 0) {
 		db_set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
@@ -483,11 +596,13 @@ db_backoff(int attempt)
 int
 db_txn(struct db *db, int (*fn)(struct db *, void *), void *arg)
 {
+	db->outcome_unknown = 0;
 	for (int attempt = 0; attempt < DB_TXN_ATTEMPTS; attempt++) {
 		int rc;
 
 		if (attempt > 0)
 			db_backoff(attempt);
+		/* Each attempt may have committed when the previous COMMIT was lost. */
 		if (db_exec_text(db, "START TRANSACTION") == -1) {
 			if (db->last_err == DB_ERR_RETRY)
 				continue;
@@ -497,9 +612,13 @@ db_txn(struct db *db, int (*fn)(struct db *, void *), void *arg)
 		rc = fn(db, arg);
 		if (rc == 0) {
 			db->in_txn = 0;
-			if (db_exec_text(db, "COMMIT") == 0)
+			if (db_exec_text(db, "COMMIT") == 0) {
+				db->outcome_unknown = 0;
 				return 0;
+			}
 			/* A lost COMMIT is ambiguous; callers' writes are idempotent. */
+			if (db->conn == NULL)
+				db->outcome_unknown = 1;
 			if (db->last_err == DB_ERR_RETRY)
 				continue;
 			return -1;

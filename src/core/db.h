@@ -51,6 +51,7 @@ enum db_err {
 	DB_OK = 0,
 	DB_ERR_RETRY, /* deadlock, lock wait timeout, lost connection: re-run */
 	DB_ERR_DUPLICATE, /* unique key violated (1062) */
+	DB_ERR_TIMEOUT, /* the deadline (db_set_deadline) passed: not re-run */
 	DB_ERR_OTHER,
 };
 
@@ -69,6 +70,29 @@ void db_free(struct db *db);
  * locked rows. 0 = never (the default).
  */
 void db_set_idle_txn_timeout(struct db *db, long long seconds);
+
+/*
+ * A deadline for the calls that follow, as db_now_ms() time (0: none). A
+ * statement, a connect or a transaction attempt that would start past it
+ * fails with DB_ERR_TIMEOUT, and the server interrupts a statement still
+ * running at the deadline (max_statement_time, error 1969, also while it
+ * waits for a lock), so the calls end within about a second of it. The
+ * session's max_statement_time is changed only when it is more than a
+ * second away from the time left: a request that starts with its whole
+ * budget costs no extra statement. For request handlers: an answer of our
+ * own before the proxy's gives up (docs/operations.md).
+ */
+void db_set_deadline(struct db *db, long long at_ms);
+/* The deadline set (0: none). */
+long long db_deadline(const struct db *db);
+/* Monotonic milliseconds, the clock of db_set_deadline(). */
+long long db_now_ms(void);
+/*
+ * 1 when the last failed call may have been committed all the same: a
+ * COMMIT or a statement outside a transaction whose connection was lost
+ * after it was sent. Reset by every call.
+ */
+int db_outcome_unknown(const struct db *db);
 
 /* Connects now if not connected. 0 / -1 with db_errmsg(). */
 int db_connect(struct db *db);

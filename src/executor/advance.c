@@ -449,6 +449,21 @@ advance(struct xrun *r)
 		return;
 	}
 	r->attempt = r->attempt_base + 1;
+	if (r->aborted_attempt > 0) {
+		/*
+		 * An attempt of this step was cut short (its executor died or
+		 * lost the lease) after its step.started and maybe some deltas
+		 * were logged. Say so before the new attempt starts, so a client
+		 * drops that attempt's text (docs/api.md, "Rebuilding a step's
+		 * text").
+		 */
+		xrun_event(r, "step.retrying",
+		    json_pack("{s:I, s:i, s:s, s:i, s:b}", "step", (json_int_t)r->step, "attempt",
+			r->aborted_attempt, "error",
+			"the attempt was cut short (its executor stopped or lost the run)",
+			"retry_in_ms", 0, "aborted", 1));
+		r->aborted_attempt = 0;
+	}
 	if ((call = adv_pending_call(r)) != NULL) {
 		if (r->step >= r->limits.max_steps) {
 			adv_finish(r, "failed", "LIMIT_EXCEEDED", "limits.max_steps reached");
@@ -572,6 +587,21 @@ adv_deadline_fire(void *arg)
 		adv_finish(r, "timeout", "TIMEOUT", "the run exceeded limits.timeout_s");
 	}
 	/* IDLE and COMMIT runs see the deadline at their next step boundary. */
+}
+
+void
+advance_cancel(struct xrun *r)
+{
+	r->cancel_requested = 1;
+	/* A back-off is no step in flight: the run ends now, not at its end. */
+	if (r->phase == XR_BACKOFF) {
+		if (r->timer != NULL) {
+			loop_timer_cancel(r->ex->loop, r->timer);
+			r->timer = NULL;
+		}
+		r->phase = XR_IDLE;
+		advance(r);
+	}
 }
 
 void
@@ -778,7 +808,10 @@ model_done(struct xrun *r)
 	}
 }
 
-/* Back-off before attempt n+1: initial × multiplier^(n−1), capped, full jitter. */
+/*
+ * Back-off before attempt n+1: full jitter, a uniform wait between 0 and
+ * initial × multiplier^(n−1) (capped at max), but at least Retry-After.
+ */
 static long
 adv_backoff_ms(const struct xrun *r, long retry_after_ms)
 {
@@ -790,8 +823,6 @@ adv_backoff_ms(const struct xrun *r, long retry_after_ms)
 		d = (double)r->retry.max_backoff_ms;
 	cap = (long)d;
 	ms = cap > 0 ? (long)randombytes_uniform((uint32_t)cap + 1) : 0;
-	if (ms < cap / 2)
-		ms = cap / 2; /* keep at least half: "jitter", not "maybe no wait" */
 	if (retry_after_ms > ms)
 		ms = retry_after_ms;
 	return ms;

@@ -52,6 +52,15 @@ static const char claim_sql_cancels[] =
 static const char claim_sql_release_one[] =
     "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
     " runnable_at = NOW(3) + INTERVAL 1 SECOND WHERE id = ? AND lease_token = ?";
+/*
+ * A run this executor gave up because it could not commit (claim_abandon):
+ * runnable at once, and counted as a takeover, as the lease running out
+ * would have been, so a run that can never commit still meets
+ * executor.max_takeovers instead of coming back every 200 ms forever.
+ */
+static const char claim_sql_release_abandoned[] =
+    "UPDATE runs SET takeovers = takeovers + 1, owner = NULL, lease_token = NULL,"
+    " lease_until = NULL, runnable_at = NOW(3) WHERE id = ? AND lease_token = ?";
 static const char claim_sql_release_all[] =
     "UPDATE runs SET owner = NULL, lease_token = NULL, lease_until = NULL,"
     " runnable_at = NOW(3) WHERE owner = ?";
@@ -79,6 +88,17 @@ static struct dbrows_template claim_t_model_calls = DBROWS_TEMPLATE(
     "SELECT s.run_id, SUM(s.kind = 'llm'), MAX(IF(s.step_index = r.steps, s.attempt, 0))"
     " FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.id IN (",
     "?", ", ", ") GROUP BY s.run_id", 0, 1);
+/*
+ * For runs picked up again: the highest attempt of their current step that
+ * was started, finished or not. An attempt cut short by a crash or a lost
+ * lease left its step.started and deltas in the log but no steps row, so
+ * the resumed attempt is numbered past it (and marked, advance.c).
+ */
+static struct dbrows_template claim_t_started = DBROWS_TEMPLATE(
+    "SELECT e.run_id, MAX(CAST(JSON_VALUE(e.data, '$.attempt') AS SIGNED)) FROM events e"
+    " JOIN runs r ON r.id = e.run_id WHERE e.type = 'step.started'"
+    " AND CAST(JSON_VALUE(e.data, '$.step') AS SIGNED) = r.steps AND e.run_id IN (",
+    "?", ", ", ") GROUP BY e.run_id", 0, 1);
 static const char claim_sql_route[] =
     "SELECT base_url, api_key_ciphertext, api_key_nonce, deleted_at IS NOT NULL FROM routes"
     " WHERE workspace_id = ? AND id = ?";
@@ -608,11 +628,12 @@ claim_endpoint(struct executor *ex, struct xrun *r)
 
 /*
  * Builds the xrun of row `row` of a claim batch (res), with its messages
- * (msgs) and step counts (cnt) from the batch's other two loads.
+ * (msgs), step counts (cnt) and started attempts (started, may be NULL)
+ * from the batch's other loads.
  */
 static struct xrun *
 claim_fill(struct executor *ex, const char *token, const struct db_result *res, size_t row,
-    const struct claim_msgs *msgs, const struct db_result *cnt)
+    const struct claim_msgs *msgs, const struct db_result *cnt, const struct db_result *started)
 {
 	const char *id = db_cell(res, row, 25);
 	struct xrun *r;
@@ -719,6 +740,15 @@ claim_fill(struct executor *ex, const char *token, const struct db_result *res, 
 			r->model_calls = db_cell_int(cnt, i, 1, 0);
 			r->attempt_base = (int)db_cell_int(cnt, i, 2, 0);
 		}
+	for (size_t i = 0; started != NULL && i < started->nrows; i++)
+		if (strcmp(db_cell(started, i, 0), r->id) == 0) {
+			int a = (int)db_cell_int(started, i, 1, 0);
+
+			if (a > r->attempt_base) {
+				r->aborted_attempt = a;
+				r->attempt_base = a;
+			}
+		}
 	return r;
 }
 
@@ -728,13 +758,18 @@ claim_cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The batch's runs (*res), their sessions' messages and their step counts. */
+/*
+ * The batch's runs (*res), their sessions' messages, their step counts and,
+ * for runs picked up before, their started attempts (*started, NULL when
+ * none was).
+ */
 static int
 claim_load(struct executor *ex, const struct claim_batch *cb, struct db_result **res,
-    struct db_result **msgs, struct db_result **cnt)
+    struct db_result **msgs, struct db_result **cnt, struct db_result **started)
 {
 	struct db_param head[2] = { dbp_str(ex->owner), dbp_str(cb->token) };
-	struct dbrows load, sess, calls;
+	struct dbrows load, sess, calls, resumed;
+	size_t nresumed = 0;
 	const char **sids = NULL;
 	size_t nsids = 0;
 	int rc = -1;
@@ -742,6 +777,7 @@ claim_load(struct executor *ex, const struct claim_batch *cb, struct db_result *
 	dbrows_init(&load, &claim_t_load);
 	dbrows_init(&sess, &claim_t_messages);
 	dbrows_init(&calls, &claim_t_model_calls);
+	dbrows_init(&resumed, &claim_t_started);
 	for (int i = 0; i < cb->n; i++) {
 		struct db_param id = dbp_str(cb->ids[i]);
 
@@ -750,6 +786,17 @@ claim_load(struct executor *ex, const struct claim_batch *cb, struct db_result *
 	}
 	if (dbrows_query(ex->db, &load, head, res) == -1 ||
 	    dbrows_query(ex->db, &calls, NULL, cnt) == -1)
+		goto out;
+	for (size_t i = 0; i < (*res)->nrows; i++) {
+		struct db_param id = dbp_str(db_cell(*res, i, 25));
+
+		if (db_cell_int(*res, i, 14, 1) <= 1)
+			continue; /* a first pick-up: no attempt was started before */
+		if (dbrows_add(&resumed, &id) == -1)
+			goto out;
+		nresumed++;
+	}
+	if (nresumed > 0 && dbrows_query(ex->db, &resumed, NULL, started) == -1)
 		goto out;
 	/* Each session once, so no chunk returns a message another one did. */
 	if ((sids = calloc((*res)->nrows + 1, sizeof(*sids))) == NULL)
@@ -772,6 +819,7 @@ out:
 	dbrows_free(&load);
 	dbrows_free(&sess);
 	dbrows_free(&calls);
+	dbrows_free(&resumed);
 	return rc;
 }
 
@@ -808,10 +856,10 @@ claim_runs(struct executor *ex)
 	if (cb.n == 0)
 		return 0;
 	{
-		struct db_result *res = NULL, *msgs = NULL, *cnt = NULL;
+		struct db_result *res = NULL, *msgs = NULL, *cnt = NULL, *started = NULL;
 		struct claim_msgs sorted = { NULL, NULL };
 
-		if (claim_load(ex, &cb, &res, &msgs, &cnt) == -1 ||
+		if (claim_load(ex, &cb, &res, &msgs, &cnt, &started) == -1 ||
 		    claim_msgs_sort(&sorted, msgs) == -1) {
 			/* The leases expire and the runs are claimed again. */
 			log_warnx("msg=\"cannot load claimed runs\" runs=%d errno=%u", cb.n,
@@ -819,10 +867,11 @@ claim_runs(struct executor *ex)
 			db_result_free(res);
 			db_result_free(msgs);
 			db_result_free(cnt);
+			db_result_free(started);
 			return 0;
 		}
 		for (size_t i = 0; i < res->nrows; i++) {
-			struct xrun *r = claim_fill(ex, cb.token, res, i, &sorted, cnt);
+			struct xrun *r = claim_fill(ex, cb.token, res, i, &sorted, cnt, started);
 
 			if (r == NULL)
 				continue;
@@ -839,6 +888,7 @@ claim_runs(struct executor *ex)
 		db_result_free(res);
 		db_result_free(msgs);
 		db_result_free(cnt);
+		db_result_free(started);
 	}
 	return cb.n;
 }
@@ -870,7 +920,7 @@ claim_check_cancels(struct executor *ex)
 	for (size_t i = 0; i < res->nrows; i++)
 		for (struct xrun *r = ex->runs; r != NULL; r = r->next)
 			if (strcmp(r->id, db_cell(res, i, 0)) == 0)
-				r->cancel_requested = 1;
+				advance_cancel(r);
 	db_result_free(res);
 }
 
@@ -881,4 +931,48 @@ claim_release_all(struct executor *ex)
 
 	if (db_query(ex->db, claim_sql_release_all, &p, 1, NULL) == -1)
 		log_warnx("msg=\"release on shutdown failed\" errno=%u", db_last_errno(ex->db));
+}
+
+void
+claim_abandon(struct executor *ex, const struct xrun *r)
+{
+	if (ex->nabandoned == ex->abandoned_cap) {
+		size_t cap = ex->abandoned_cap ? ex->abandoned_cap * 2 : 16;
+		struct executor_lease *l = realloc(ex->abandoned, cap * sizeof(*l));
+
+		if (l == NULL) {
+			log_warnx("msg=\"out of memory, run waits for its lease to expire\" run=%s",
+			    r->id);
+			return;
+		}
+		ex->abandoned = l;
+		ex->abandoned_cap = cap;
+	}
+	snprintf(ex->abandoned[ex->nabandoned].id, ID_BUFSZ, "%s", r->id);
+	snprintf(ex->abandoned[ex->nabandoned].token, ID_BUFSZ, "%s", r->lease_token);
+	ex->nabandoned++;
+}
+
+void
+claim_release_abandoned(struct executor *ex)
+{
+	size_t done = 0;
+
+	while (done < ex->nabandoned) {
+		const struct executor_lease *l = &ex->abandoned[done];
+		struct db_param p[2] = { dbp_str(l->id), dbp_str(l->token) };
+
+		if (db_query(ex->db, claim_sql_release_abandoned, p, 2, NULL) == -1)
+			break; /* still down: the rest wait for the next try */
+		/* 0 rows: the lease expired and another executor holds the run. */
+		log_info("msg=\"abandoned run released\" run=%s taken=%d", l->id,
+		    db_affected(ex->db) == 0);
+		done++;
+	}
+	if (done == 0)
+		return;
+	memmove(
+	    ex->abandoned, ex->abandoned + done, (ex->nabandoned - done) * sizeof(*ex->abandoned));
+	ex->nabandoned -= done;
+	ex->want_claim = 1; /* they are claimable now, here too */
 }

@@ -2,9 +2,11 @@
 #ifndef AGENTRUN_EXECUTOR_H
 #define AGENTRUN_EXECUTOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../core/config.h"
+#include "../core/ids.h"
 #include "../core/secretbox.h"
 
 struct config;
@@ -16,6 +18,11 @@ struct xrun;
 
 /* The most commit lanes (executor.writers): one thread and connection each. */
 #define WRITER_LANES_MAX CONFIG_EXECUTOR_WRITERS_MAX
+
+struct executor_lease {
+	char id[ID_BUFSZ];
+	char token[ID_BUFSZ];
+};
 
 struct executor {
 	const struct config *cfg;
@@ -29,6 +36,14 @@ struct executor {
 	uint64_t last_claim_ms, last_heartbeat_ms, last_cancel_ms, last_flush_ms;
 	int want_claim; /* claim at the next turn (doorbell, or the last claim took runs) */
 	int want_cancels; /* look for cancel requests at the next turn (doorbell) */
+	/*
+	 * Runs given up because their commits failed (a database outage), whose
+	 * leases this executor still holds: released as soon as the database
+	 * answers again (claim_release_abandoned), not when the lease expires.
+	 */
+	struct executor_lease *abandoned;
+	size_t nabandoned, abandoned_cap;
+	uint64_t last_release_ms;
 	unsigned char master_key[SECRETBOX_KEY_LEN];
 	int have_master_key;
 	/* counters for the log */
@@ -49,6 +64,14 @@ void claim_heartbeat(struct executor *ex);
 void claim_check_cancels(struct executor *ex);
 /* Gives every held run back (shutdown): another executor resumes it at once. */
 void claim_release_all(struct executor *ex);
+/* Remembers the lease of a run given up (it is dropped next) to release it. */
+void claim_abandon(struct executor *ex, const struct xrun *r);
+/*
+ * Releases the leases of abandoned runs (claimable at once, here or by
+ * another executor) while the database answers; the rest is tried again
+ * at the next call.
+ */
+void claim_release_abandoned(struct executor *ex);
 
 /* writer.c: commits the held runs' queued ops, batched, on writer threads. */
 int writer_start(struct executor *ex); /* 0 / -1 */
@@ -68,6 +91,8 @@ void advance(struct xrun *r); /* start the run's next step */
 void advance_committed(struct xrun *r); /* its queued step outcome is durable */
 void advance_abort(struct xrun *r); /* stop transfers and timers (fenced, shutdown) */
 void advance_arm_deadline(struct xrun *r); /* limits.timeout_s also ends a step in flight */
+/* A cancel request seen: a run waiting out a retry back-off ends at once. */
+void advance_cancel(struct xrun *r);
 void advance_flush_deltas(struct xrun *r); /* queue coalesced message/thinking deltas */
 /*
  * writer.c: the run's ops could not be committed even alone (a data error,

@@ -36,6 +36,8 @@
 
 /* Deltas are coalesced to about one event per run per this many ms (API.md §5). */
 #define EXECUTOR_FLUSH_MS 50
+/* How often the leases of runs abandoned in an outage are offered back. */
+#define EXECUTOR_RELEASE_MS 200
 #define EXECUTOR_CANCEL_CHECK_MS 250
 
 static volatile sig_atomic_t executor_got_term;
@@ -145,6 +147,10 @@ executor_loop(struct executor *ex)
 			ex->last_flush_ms = now;
 			(void)writer_flush(ex);
 		}
+		if (ex->nabandoned > 0 && now - ex->last_release_ms >= EXECUTOR_RELEASE_MS) {
+			ex->last_release_ms = now;
+			claim_release_abandoned(ex);
+		}
 		if (now - ex->last_heartbeat_ms >= heartbeat_every) {
 			ex->last_heartbeat_ms = now;
 			claim_heartbeat(ex);
@@ -169,9 +175,12 @@ executor_shutdown(struct executor *ex)
 {
 	/* Commit what is queued, then hand the rest back. */
 	writer_stop(ex);
-	claim_release_all(ex);
+	claim_release_all(ex); /* abandoned runs' leases too */
 	while (ex->runs != NULL)
 		executor_drop(ex, ex->runs);
+	free(ex->abandoned);
+	ex->abandoned = NULL;
+	ex->nabandoned = ex->abandoned_cap = 0;
 }
 
 int

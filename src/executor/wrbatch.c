@@ -75,7 +75,10 @@ static struct dbrows_template wb_t_usage = DBROWS_TEMPLATE(
  * One merged change per run row, joined from a derived table of the batch's
  * values. mode: 0 = still running, 1 = parked (waiting), 2 = terminal. Each
  * SET reads only v and the column it sets (multi-table UPDATE gives no
- * left-to-right guarantee). The ascii columns get their values cast to
+ * left-to-right guarantee), except that a parked run's runnable_at is its
+ * deadline, so that it is claimed then and ends `timeout` (schema.md):
+ * deadline_at as it was before this statement, or, when this batch also
+ * starts the run, the same NOW(3) + timeout_s the start sets. The ascii columns get their values cast to
  * ascii_bin: a derived column whose rows mix NULL and text (a failed run
  * beside a completed one) is utf8mb4 text that IF() refuses to mix with an
  * ascii_bin column (error 1267), which failed the whole batch.
@@ -116,7 +119,9 @@ static struct dbrows_template wb_t_runs = DBROWS_TEMPLATE("UPDATE runs r JOIN ("
     " r.owner = IF(v.mode > 0, NULL, r.owner),"
     " r.lease_token = IF(v.mode > 0, NULL, r.lease_token),"
     " r.lease_until = IF(v.mode > 0, NULL, r.lease_until),"
-    " r.runnable_at = IF(v.mode > 0, NULL, r.runnable_at),"
+    " r.runnable_at = IF(v.mode = 1,"
+    " COALESCE(r.deadline_at, NOW(3) + INTERVAL v.timeout_s SECOND),"
+    " IF(v.mode = 2, NULL, r.runnable_at)),"
     " r.queued = IF(v.mode = 2, 0, r.queued),"
     " r.updated_at = NOW(3)",
     0, 18);

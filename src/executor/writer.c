@@ -284,9 +284,14 @@ wr_outcome(struct executor *ex, struct wr_job *job, size_t i)
 		wr_requeue(r, job->runs[i].ops);
 		r->commit_pending |= job->pending[i];
 		if (++r->failed_flushes >= WRITER_MAX_FAILED_FLUSHES) {
-			/* Give the run up: its lease expires and it resumes elsewhere. */
+			/*
+			 * Give the run up, and its lease as soon as the database
+			 * answers again (claim_release_abandoned): it resumes from
+			 * its last commit then, not when its lease runs out.
+			 */
 			log_warnx("msg=\"cannot commit run, abandoning\" run=%s errno=%u", r->id,
 			    job->last_errno);
+			claim_abandon(ex, r);
 			executor_drop(ex, r);
 		}
 		return;

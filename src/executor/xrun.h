@@ -116,6 +116,7 @@ struct xrun {
 	enum xrun_phase phase;
 	int attempt; /* attempt of the current step */
 	int attempt_base; /* attempts of this step made before this pick-up */
+	int aborted_attempt; /* an attempt of this step cut short (crash, lost lease): marked */
 	int started; /* run.started queued for this pick-up */
 	struct loop_timer *deadline_timer;
 	uint64_t step_started_ms;

@@ -1,5 +1,7 @@
 """GET /healthz, X-Request-Id handling, and database reconnects."""
 
+import os
+import subprocess
 import time
 
 from client import assert_error, assert_json, is_uuid
@@ -8,7 +10,7 @@ from client import assert_error, assert_json, is_uuid
 def test_healthz_ok_without_auth(api):
     r = api.get("/healthz")
     body = assert_json(r, 200)
-    assert body == {"status": "ok", "db": "ok"}
+    assert body == {"status": "ok", "db": "ok", "writes": "ok"}
     assert is_uuid(r.header("X-Request-Id")), r.header("X-Request-Id")
 
 
@@ -107,3 +109,58 @@ def test_database_reconnect_after_kill(stack, ws_a, api):
         r = admin.get("/api/v1/api-keys/" + ws_a.admin_key_id)
         assert assert_json(r, 200)["id"] == ws_a.admin_key_id
     assert _agentrun_connections(stack), "workers did not reconnect"
+
+
+def _global_status(stack, name):
+    return int(stack.sql("SHOW GLOBAL STATUS LIKE '%s'" % name)[0][1])
+
+
+def test_healthz_answer_is_cached(stack, api):
+    """At most one database check per second per worker (issue 14 item 7):
+    /healthz needs no key, so every request used to cost a SELECT. The
+    SELECTs counted while /healthz is hammered for 2 s, less those of 2 s
+    without it (the executor's and stream worker's polling), are the
+    checks: about 3 per worker, where they were one per request."""
+    before = _global_status(stack, "Com_select")
+    time.sleep(2.0)
+    idle = _global_status(stack, "Com_select") - before
+    before = _global_status(stack, "Com_select")
+    t0 = time.monotonic()
+    n = 0
+    while time.monotonic() - t0 < 2.0:
+        assert api.get("/healthz").status == 200
+        n += 1
+    busy = _global_status(stack, "Com_select") - before
+    assert n >= 200, n
+    assert busy - idle < 3 * stack.workers + 40, (n, busy, idle)
+
+
+def test_healthz_reports_blocked_writes(stack, api):
+    """A write lock (here FLUSH TABLES WITH READ LOCK, as a backup takes it)
+    blocked every create while /healthz stayed 200: the load balancer could
+    not tell. It now answers 503 "writes": "blocked" within about a second,
+    and 200 again once the lock is gone."""
+    holder = subprocess.Popen(
+        ["mariadb", "--no-defaults", "--socket=" + os.path.join(stack.dir, "run", "mysqld.sock"),
+         "-uroot", "-e", "FLUSH TABLES WITH READ LOCK; SELECT SLEEP(5)"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        blocked = None
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and blocked is None:
+            r = api.get("/healthz")
+            if r.status == 503:
+                blocked = r
+        assert blocked is not None, "healthz stayed 200 under a global read lock"
+        assert blocked.json() == {"status": "unavailable", "db": "ok", "writes": "blocked"}
+        assert blocked.header("Retry-After") == "1"
+    finally:
+        holder.wait(20)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        statuses = [api.get("/healthz").status for _ in range(3 * stack.workers)]
+        if statuses == [200] * len(statuses):
+            break
+        time.sleep(0.3)
+    assert statuses == [200] * len(statuses), statuses

@@ -112,6 +112,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg.db_password, "");
 	assert_string_equal(cfg.db_name, "agentrun");
 	assert_int_equal(cfg.db_connect_timeout_s, 5);
+	assert_int_equal(cfg.db_io_timeout_s, 60);
 	assert_string_equal(cfg.api_listen, "/run/agentrun/api.sock");
 	assert_int_equal(cfg.api_workers, 0);
 	assert_int_equal(cfg.api_threads, 16);
