@@ -51,6 +51,8 @@ auth_resolve(struct db *db, const char *authorization, struct auth *out)
 	now = authcache_now_ms();
 	if (authcache_get(hash, now, out) == 1)
 		return AUTH_OK;
+	if (authcache_unknown(hash, now))
+		return AUTH_UNKNOWN; /* asked within api.unknown_key_cache_ms: no lookup */
 	/* Before the lookup: a revocation landing during it makes the entry stale. */
 	gen = authcache_generation();
 	p = DBP_BLOB(hash, sizeof(hash));
@@ -72,6 +74,8 @@ auth_resolve(struct db *db, const char *authorization, struct auth *out)
 		}
 		authcache_put(hash, out, gen, now);
 		rc = AUTH_OK;
+	} else {
+		authcache_put_unknown(hash, now);
 	}
 	db_result_free(res);
 	return rc;

@@ -31,7 +31,8 @@ enum auth_result {
 /*
  * Fills out from the header value (may be NULL). Borrows everything. In a
  * process that turned authcache on, a key resolved within its TTL is
- * answered from the cache, without a statement; failures are never cached.
+ * answered from the cache, without a statement, and so is a key found
+ * unknown within api.unknown_key_cache_ms; database errors are never cached.
  */
 enum auth_result auth_resolve(struct db *db, const char *authorization, struct auth *out);
 
