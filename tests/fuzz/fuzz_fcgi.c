@@ -99,7 +99,8 @@ fuzz_writers(const uint8_t *data, size_t size)
 		free(name);
 		free(value);
 	}
-	if (fcgi_put_stream(&out, FCGI_STDOUT, 1, data, size) == 0 && fcgi_put_end(&out, 1, 0) == 0) {
+	if (fcgi_put_stream(&out, FCGI_STDOUT, 1, data, size) == 0 &&
+	    fcgi_put_end(&out, 1, 0) == 0) {
 		if (fcgi_resp_feed(&resp, out.p, out.len, &used) != FCGI_NEED_MORE ||
 		    used != out.len || !resp.ended || resp.stdout_data.len != size ||
 		    (size > 0 && memcmp(resp.stdout_data.p, data, size) != 0))
