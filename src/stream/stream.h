@@ -9,10 +9,10 @@
  *
  * Fan-out: one watch per session with listeners. On each wake-up (the
  * doorbell the executor and API ring after commits, or the poll timer) the
- * hub asks the database once per watched session whether it moved
- * (sessions.last_seq) and, if so, reads the new events once and hands them
- * to every listener: database work grows with watched sessions, not
- * listeners.
+ * hub asks the database which watched sessions moved (sessions.last_seq,
+ * one statement per 128 of them) and reads the new events of those once,
+ * handing them to every listener: database work grows with sessions that
+ * moved, not with listeners or idle sessions.
  */
 #ifndef AGENTRUN_STREAM_H
 #define AGENTRUN_STREAM_H

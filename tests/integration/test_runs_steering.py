@@ -830,7 +830,7 @@ def test_session_cancel_with_many_queued_runs_is_bounded(stack, seed, api):
     cols = ("workspace_id, agent_id, agent_version, agent_version_id, session_id, status,"
             " provider, model, input, metadata, trace_id, telemetry_span_id,"
             " created_by_user_id, queued")
-    seed.sql("INSERT INTO runs (id, %s) SELECT CONCAT(LEFT(r.id, 24), LPAD(HEX(s.seq), 12, '0')),"
+    seed.sql("INSERT INTO runs (id, %s) SELECT CONCAT(LEFT(r.id, 24), LPAD(LOWER(HEX(s.seq)), 12, '0')),"
              " %s FROM runs r JOIN seq_1_to_%d s WHERE r.id = '%s'" % (cols, cols, n - 1, tmpl))
     queued = [r for (r,) in seed.sql("SELECT id FROM runs WHERE session_id = '%s' AND queued = 1"
                                      " ORDER BY id" % sid)]
