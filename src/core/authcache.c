@@ -16,6 +16,7 @@
 #include "authcache.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -40,7 +41,10 @@ struct authcache_unknown_entry {
 
 static struct authcache_entry authcache_slots[AUTHCACHE_SLOTS];
 static struct authcache_unknown_entry authcache_unknown_slots[AUTHCACHE_UNKNOWN_SLOTS];
-static long long authcache_ttl, authcache_unknown_ttl;
+static long long authcache_ttl, authcache_unknown_ttl, authcache_addr_max;
+/* Per slot: the second (low 32 bits of now / 1000) << 32 | lookups that found nothing. */
+static atomic_ullong authcache_local_addr[AUTHCACHE_ADDR_SLOTS];
+static atomic_ullong *authcache_addr = authcache_local_addr;
 static atomic_ulong authcache_local_gen;
 static atomic_ulong *authcache_gen = &authcache_local_gen;
 
@@ -57,6 +61,10 @@ authcache_shared_init(void)
 		return -1;
 	authcache_gen = p;
 	atomic_init(authcache_gen, atomic_load(&authcache_local_gen));
+	p = mmap(NULL, sizeof(authcache_local_addr), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p != MAP_FAILED)
+		authcache_addr = p; /* zero-filled: every slot empty */
 	return 0;
 }
 
@@ -220,4 +228,52 @@ authcache_put_unknown(const unsigned char hash[APIKEY_HASH_LEN], long long now_m
 	}
 	memcpy(victim->hash, hash, APIKEY_HASH_LEN);
 	victim->expires_ms = now_ms + authcache_unknown_ttl;
+}
+
+void
+authcache_configure_addr_limit(long long per_s)
+{
+	authcache_addr_max = per_s > 0 ? per_s : 0;
+}
+
+static atomic_ullong *
+authcache_addr_slot(const char *addr)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return &authcache_addr[h % AUTHCACHE_ADDR_SLOTS];
+}
+
+int
+authcache_addr_throttled(const char *addr, long long now_ms)
+{
+	unsigned long long v, sec = (unsigned long long)(now_ms / 1000) & 0xffffffffull;
+
+	if (authcache_addr_max == 0 || addr == NULL)
+		return 0;
+	v = atomic_load_explicit(authcache_addr_slot(addr), memory_order_relaxed);
+	return (v >> 32) == sec && (long long)(v & 0xffffffffull) >= authcache_addr_max;
+}
+
+void
+authcache_addr_unknown(const char *addr, long long now_ms)
+{
+	unsigned long long sec = (unsigned long long)(now_ms / 1000) & 0xffffffffull, v, next;
+	atomic_ullong *slot;
+
+	if (authcache_addr_max == 0 || addr == NULL)
+		return;
+	slot = authcache_addr_slot(addr);
+	v = atomic_load_explicit(slot, memory_order_relaxed);
+	do {
+		if ((v >> 32) != sec)
+			next = sec << 32 | 1;
+		else if ((v & 0xffffffffull) < 0xffffffffull)
+			next = v + 1;
+		else
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    slot, &v, next, memory_order_relaxed, memory_order_relaxed));
 }

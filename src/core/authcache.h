@@ -32,6 +32,8 @@ struct auth;
 #define AUTHCACHE_WAYS 4
 /* Unknown key hashes remembered per process (32 bytes + expiry each). */
 #define AUTHCACHE_UNKNOWN_SLOTS 1024
+/* Client addresses counted (lookups that found no key, this second); shared. */
+#define AUTHCACHE_ADDR_SLOTS 4096
 
 /*
  * Maps the generation counter shared with every process forked after this
@@ -80,6 +82,22 @@ int authcache_unknown(const unsigned char hash[APIKEY_HASH_LEN], long long now_m
 
 /* Remembers that hash resolved to no live key at now_ms. No-op when off. */
 void authcache_put_unknown(const unsigned char hash[APIKEY_HASH_LEN], long long now_ms);
+
+/*
+ * Lookups that found no key, per client address and second, counted in a
+ * table shared like the generation counter (api.unknown_keys_per_address,
+ * 0 = off). Distinct random tokens each miss the negative cache and nginx
+ * cannot tell them from real keys, so this is what bounds the lookups one
+ * address can cause with them. Addresses are hashed to slots: two that
+ * collide share a count.
+ */
+void authcache_configure_addr_limit(long long per_s);
+
+/* 1 when addr caused its limit of unknown-key lookups in now_ms's second. */
+int authcache_addr_throttled(const char *addr, long long now_ms);
+
+/* Counts one lookup by addr that found no key. */
+void authcache_addr_unknown(const char *addr, long long now_ms);
 
 /* Kills every entry in every process sharing the counter (no system call). */
 void authcache_invalidate(void);

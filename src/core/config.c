@@ -58,6 +58,8 @@ static const struct config_entry config_table[] = {
 	INT("api", "key_cache_ms", api_key_cache_ms, "1000", 0, 1000),
 	/* How long a worker remembers that a key hash is unknown (no lookup meanwhile); 0 = off. */
 	INT("api", "unknown_key_cache_ms", api_unknown_key_cache_ms, "2000", 0, 10000),
+	/* Lookups finding no key per client address and second, all workers together; 0 = off. */
+	INT("api", "unknown_keys_per_address", api_unknown_keys_per_address, "20", 0, 1000000),
 	/* Runs waiting behind a session's active run ("multitask": "enqueue"); past it, 409. */
 	INT("api", "max_queued_runs_per_session", api_max_queued_runs_per_session, "100", 1,
 	    100000),

@@ -30,6 +30,7 @@ struct config {
 	char api_pidfile[CONFIG_STR_MAX];
 	long long api_key_cache_ms;
 	long long api_unknown_key_cache_ms;
+	long long api_unknown_keys_per_address;
 	long long api_max_queued_runs_per_session;
 
 	char stream_listen[CONFIG_STR_MAX];

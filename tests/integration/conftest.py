@@ -117,6 +117,9 @@ class Stack:
             "AGENTRUN_BURST": str(BURST),
             "AGENTRUN_UNAUTH_RATE": str(UNAUTH_RATE),
             "AGENTRUN_UNAUTH_BURST": str(UNAUTH_BURST),
+            # Every test request comes from 127.0.0.1: the API's per-address limit of
+            # lookups finding no key is tested on an API of its own (test_auth.py).
+            "AGENTRUN_API_UNKNOWN_KEYS_PER_ADDRESS": "0",
             # The fake tool server and provider listen on loopback.
             "AGENTRUN_TOOLS_ALLOW_PRIVATE": "true",
             # Short leases so lease-expiry tests take seconds, not minutes.

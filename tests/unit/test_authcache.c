@@ -359,6 +359,51 @@ test_resolve_touch_only_on_lookup(void **state)
 	assert_int_equal(fake_touches, 1);
 }
 
+/*
+ * Issue 14 item 7: distinct random keys each miss the negative cache; one
+ * client address may cause api.unknown_keys_per_address lookups finding
+ * nothing per second, then gets AUTH_THROTTLED without a lookup until the
+ * second ends. Other addresses, and keys already cached, are not held back.
+ */
+static void
+test_unknown_keys_per_address(void **state)
+{
+	char key[APIKEY_SECRET_MAX], header[96];
+	struct auth a;
+	long long sec;
+	int i;
+
+	(void)state;
+	authcache_configure_addr_limit(3);
+	/* Wait for the start of a second: the window must not turn mid-test. */
+	while (authcache_now_ms() % 1000 > 500)
+		;
+	sec = authcache_now_ms() / 1000;
+	assert_int_equal(auth_resolve_from(NULL, "Bearer " KEY_A, "10.0.0.1", &a), AUTH_OK);
+	for (i = 0; i < 3; i++) {
+		apikey_generate(key);
+		snprintf(header, sizeof(header), "Bearer %s", key);
+		assert_int_equal(auth_resolve_from(NULL, header, "10.0.0.1", &a), AUTH_UNKNOWN);
+	}
+	assert_int_equal(fake_queries, 4);
+	apikey_generate(key);
+	snprintf(header, sizeof(header), "Bearer %s", key);
+	assert_int_equal(auth_resolve_from(NULL, header, "10.0.0.1", &a), AUTH_THROTTLED);
+	assert_int_equal(fake_queries, 4);
+	/* A key in the cache still works; another address is not held back. */
+	assert_int_equal(auth_resolve_from(NULL, "Bearer " KEY_A, "10.0.0.1", &a), AUTH_OK);
+	assert_int_equal(auth_resolve_from(NULL, header, "10.0.0.2", &a), AUTH_UNKNOWN);
+	assert_int_equal(fake_queries, 5);
+	assert_string_equal(auth_result_message(AUTH_THROTTLED),
+	    "too many unknown API keys from this client address, try again in a second");
+	/* The next second starts afresh. */
+	assert_int_equal(authcache_addr_throttled("10.0.0.1", sec * 1000 + 999), 1);
+	assert_int_equal(authcache_addr_throttled("10.0.0.1", (sec + 1) * 1000), 0);
+	/* Off: never throttled. */
+	authcache_configure_addr_limit(0);
+	assert_int_equal(authcache_addr_throttled("10.0.0.1", sec * 1000 + 999), 0);
+}
+
 int
 main(void)
 {
@@ -372,6 +417,7 @@ main(void)
 		cmocka_unit_test_setup(test_resolve_never_caches_failures, setup),
 		cmocka_unit_test_setup(test_resolve_touch_only_on_lookup, setup),
 		cmocka_unit_test_setup(test_resolve_remembers_unknown_keys, setup),
+		cmocka_unit_test_setup(test_unknown_keys_per_address, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
