@@ -6,13 +6,19 @@
 #include <string.h>
 
 #include "../core/accounts.h"
+#include "../core/apikey.h"
 #include "../core/db.h"
 #include "../core/jsonv.h"
 #include "api.h"
 #include "handlers.h"
 #include "params.h"
 
-#define APIKEY_COLUMNS "id, name, role, prefix, user_id, created_at, last_used_at, revoked_at"
+_Static_assert(APIKEY_SHOWN_PREFIX_LEN == 8, "APIKEY_SHOWN_PREFIX_LEN_SQL must match");
+
+/* Keys made before the prefix was cut to 8 characters still store 12: never show more. */
+#define APIKEY_COLUMNS                                                                        \
+	"id, name, role, LEFT(prefix, " APIKEY_SHOWN_PREFIX_LEN_SQL "), user_id, created_at," \
+	" last_used_at, revoked_at"
 
 static const char keys_sql_get[] =
     "SELECT " APIKEY_COLUMNS " FROM api_keys WHERE workspace_id = ? AND id = ?";

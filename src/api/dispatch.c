@@ -78,9 +78,15 @@ api_route(struct request_ctx *ctx)
 		return;
 	}
 	if (!(ctx->match.route->flags & ROUTE_PUBLIC)) {
-		ar = auth_resolve(ctx->db, req->authorization, &ctx->auth);
+		ar = auth_resolve_from(ctx->db, req->authorization, req->remote_addr, &ctx->auth);
 		if (ar == AUTH_DB_ERROR) {
 			api_db_failure(ctx, "auth");
+			return;
+		}
+		if (ar == AUTH_THROTTLED) {
+			http_send_error_h(req, 429, ERR_RATE_LIMIT, "Retry-After: 1\r\n",
+			    json_pack("{s:s}", "limit", "api.unknown_keys_per_address"), "%s",
+			    auth_result_message(ar));
 			return;
 		}
 		if (ar != AUTH_OK) {

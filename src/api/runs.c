@@ -47,8 +47,6 @@ static const char runs_sql_reject[] =
     "UPDATE runs SET status = 'rejected', ended_at = NOW(3), runnable_at = NULL,"
     " owner = NULL, lease_token = NULL, lease_until = NULL, waiting_kind = NULL,"
     " waiting_call_id = NULL, waiting_prompt = NULL, updated_at = NOW(3) WHERE id = ?";
-static const char runs_sql_queued[] =
-    "SELECT id FROM runs WHERE session_id = ? AND queued = 1 ORDER BY id FOR UPDATE";
 static const char runs_sql_close[] =
     "UPDATE sessions SET status = 'closed', closed_at = NOW(3), updated_at = NOW(3)"
     " WHERE id = ?";
@@ -573,15 +571,16 @@ runs_close_one(
 
 /*
  * The transaction of POST /api/v1/sessions/{id}/cancel (db_txn callback).
- * The queued runs end first, so that cancelling the active run has nothing
- * to hand the session slot to. A closed session is left as it is.
+ * The queued runs end first, all at once (runops_cancel_queued(): a fixed
+ * number of statements however long the queue), so that cancelling the
+ * active run has nothing to hand the session slot to. A closed session is
+ * left as it is.
  */
 static int
 runs_close_txn(struct db *db, void *arg)
 {
 	struct runs_close *c = arg;
 	struct db_param p = dbp_str(c->session_id);
-	struct db_result *res;
 	struct evlog_batch b;
 	char active[ID_BUFSZ];
 	int found;
@@ -592,14 +591,8 @@ runs_close_txn(struct db *db, void *arg)
 		return found == 0 ? RUNS_TXN_NOT_FOUND : -1;
 	if (!b.session_open)
 		return 0;
-	if (db_query(db, runs_sql_queued, &p, 1, &res) == -1)
+	if (runops_cancel_queued(db, &b, c->cancelled) == -1)
 		return -1;
-	for (size_t r = 0; r < res->nrows; r++)
-		if (runs_close_one(db, &b, c, db_cell(res, r, 0), 0) == -1) {
-			db_result_free(res);
-			return -1;
-		}
-	db_result_free(res);
 	snprintf(active, sizeof(active), "%s", b.active_run_id);
 	if (active[0] != '\0' && runs_close_one(db, &b, c, active, 1) == -1)
 		return -1;

@@ -65,6 +65,9 @@ static const char rc_sql_idem_insert[] =
     "INSERT INTO idempotency_keys (workspace_id, idem_key, request_hash, run_id, status_code,"
     " created_at, expires_at) VALUES (?, ?, ?, ?, 201, NOW(3), NOW(3) + INTERVAL 24 HOUR)";
 static const char rc_sql_session_insert[] = CN_SESSION_INSERT CN_SESSION_ROW;
+/* Counts no further than the cap (ix_runs_session_queue): a long queue costs no more. */
+static const char rc_sql_queued_count[] =
+    "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE session_id = ? AND queued = 1 LIMIT ?) q";
 static const char rc_sql_session_active[] =
     "UPDATE sessions SET active_run_id = ?, updated_at = NOW(3) WHERE id = ?";
 static const char rc_sql_run_insert[] =
@@ -134,6 +137,7 @@ enum {
 	RC_SESSION_GONE,
 	RC_SESSION_CLOSED,
 	RC_SESSION_BUSY,
+	RC_QUEUE_FULL,
 	RC_AGENT_STALE, /* the guessed agent version was not the active one */
 };
 
@@ -401,6 +405,25 @@ rc_insert_run(struct db *db, struct run_txn *t, int queued)
 	return 0;
 }
 
+/*
+ * 0 when the locked session's queue has room for one more run
+ * (api.max_queued_runs_per_session), RC_QUEUE_FULL when not, -1.
+ */
+static int
+rc_queue_room(struct db *db, struct run_txn *t)
+{
+	long long max = t->ctx->cfg->api_max_queued_runs_per_session;
+	struct db_param p[2] = { dbp_str(t->session_id), DBP_INT(max) };
+	struct db_result *res;
+	long long n;
+
+	if (db_query(db, rc_sql_queued_count, p, 2, &res) == -1)
+		return -1;
+	n = db_cell_int(res, 0, 0, 0);
+	db_result_free(res);
+	return n >= max ? RC_QUEUE_FULL : 0;
+}
+
 /* The one transaction of a run's creation. Re-runnable from the top. */
 static int
 rc_txn(struct db *db, void *arg)
@@ -452,6 +475,8 @@ rc_txn(struct db *db, void *arg)
 				return -1;
 		}
 		queued = b.active_run_id[0] != '\0';
+		if (queued && (rc = rc_queue_room(db, t)) != 0)
+			return rc;
 	}
 
 	if (rc_insert_run(db, t, queued) == -1)
@@ -756,6 +781,15 @@ runs_create(struct request_ctx *ctx, struct run_request *rr, json_t *extra)
 		    "session %s already has an active run; send \"multitask\": \"enqueue\" or "
 		    "\"interrupt\"",
 		    t.session_id);
+		goto out;
+	case RC_QUEUE_FULL:
+		http_send_error(ctx->req, 409, ERR_CONFLICT,
+		    json_pack("{s:s, s:I, s:s}", "session_id", t.session_id, "queued",
+			(json_int_t)ctx->cfg->api_max_queued_runs_per_session, "limit",
+			"api.max_queued_runs_per_session"),
+		    "session %s already has %lld queued runs (api.max_queued_runs_per_session); "
+		    "wait for them to start or cancel some",
+		    t.session_id, ctx->cfg->api_max_queued_runs_per_session);
 		goto out;
 	default:
 		if (t.fail_err != DB_OK)

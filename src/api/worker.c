@@ -76,6 +76,9 @@ worker_main(int listen_fd, const struct config *cfg)
 
 	/* Without the shared counter an API revocation could not reach the other workers. */
 	authcache_configure(authcache_is_shared() ? cfg->api_key_cache_ms : 0);
+	/* Unknown keys stay unknown (revocation only adds some): no shared counter needed. */
+	authcache_configure_unknown(cfg->api_unknown_key_cache_ms);
+	authcache_configure_addr_limit(cfg->api_unknown_keys_per_address);
 	if ((db = db_new(cfg)) == NULL)
 		fatalx("msg=\"out of memory\"");
 	if (db_connect(db) == -1)

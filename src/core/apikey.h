@@ -11,7 +11,12 @@
 #define APIKEY_PREFIX "ar_"
 #define APIKEY_SECRET_MAX 64
 #define APIKEY_HASH_LEN 32
-#define APIKEY_SHOWN_PREFIX_LEN 12
+/*
+ * The part of a secret stored and shown to tell keys apart: "ar_" and 5
+ * random characters (30 bits), never more than 8 characters of a secret.
+ */
+#define APIKEY_SHOWN_PREFIX_LEN 8
+#define APIKEY_SHOWN_PREFIX_LEN_SQL "8"
 
 /* Writes a new secret into out (APIKEY_SECRET_MAX bytes). */
 void apikey_generate(char out[APIKEY_SECRET_MAX]);

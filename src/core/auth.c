@@ -28,6 +28,13 @@ auth_copy(char *dst, size_t dstsz, const char *src)
 enum auth_result
 auth_resolve(struct db *db, const char *authorization, struct auth *out)
 {
+	return auth_resolve_from(db, authorization, NULL, out);
+}
+
+enum auth_result
+auth_resolve_from(
+    struct db *db, const char *authorization, const char *remote_addr, struct auth *out)
+{
 	unsigned char hash[APIKEY_HASH_LEN];
 	char secret[APIKEY_SECRET_MAX];
 	struct db_result *res = NULL;
@@ -51,6 +58,10 @@ auth_resolve(struct db *db, const char *authorization, struct auth *out)
 	now = authcache_now_ms();
 	if (authcache_get(hash, now, out) == 1)
 		return AUTH_OK;
+	if (authcache_unknown(hash, now))
+		return AUTH_UNKNOWN; /* asked within api.unknown_key_cache_ms: no lookup */
+	if (authcache_addr_throttled(remote_addr, now))
+		return AUTH_THROTTLED;
 	/* Before the lookup: a revocation landing during it makes the entry stale. */
 	gen = authcache_generation();
 	p = DBP_BLOB(hash, sizeof(hash));
@@ -72,6 +83,9 @@ auth_resolve(struct db *db, const char *authorization, struct auth *out)
 		}
 		authcache_put(hash, out, gen, now);
 		rc = AUTH_OK;
+	} else {
+		authcache_put_unknown(hash, now);
+		authcache_addr_unknown(remote_addr, now);
 	}
 	db_result_free(res);
 	return rc;
@@ -85,6 +99,8 @@ auth_result_message(enum auth_result r)
 	case AUTH_MALFORMED: return "malformed Authorization header: expected Bearer <api key>";
 	case AUTH_UNKNOWN: return "unknown or revoked API key";
 	case AUTH_DB_ERROR: return "authentication is unavailable, try again";
+	case AUTH_THROTTLED:
+		return "too many unknown API keys from this client address, try again in a second";
 	default: return "";
 	}
 }

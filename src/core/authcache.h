@@ -11,9 +11,14 @@
  * forking its workers). A revocation made elsewhere (agentrunctl, another
  * host) takes effect when the entry expires: within the TTL.
  *
- * Only successful resolutions are stored: an unknown or revoked key always
- * costs its lookup (so a brute-forcer gains nothing, a key created a moment
- * ago works at once, and no flood of bad keys can evict the good ones).
+ * Successful resolutions live in one table, unknown key hashes in another
+ * (the negative cache, api.unknown_key_cache_ms): a client repeating a
+ * random or revoked token costs one lookup per TTL per worker instead of
+ * one per request, and a flood of bad keys only ever evicts other bad
+ * keys, never a good one. A key is never unknown before it exists (its
+ * secret is 256 random bits nobody could have sent before), so a key
+ * created a moment ago still works on its first request. Database errors
+ * are never cached.
  */
 #ifndef AGENTRUN_AUTHCACHE_H
 #define AGENTRUN_AUTHCACHE_H
@@ -25,6 +30,10 @@ struct auth;
 /* Slots per process, and how many one hash may probe (a set). */
 #define AUTHCACHE_SLOTS 256
 #define AUTHCACHE_WAYS 4
+/* Unknown key hashes remembered per process (32 bytes + expiry each). */
+#define AUTHCACHE_UNKNOWN_SLOTS 1024
+/* Client addresses counted (lookups that found no key, this second); shared. */
+#define AUTHCACHE_ADDR_SLOTS 4096
 
 /*
  * Maps the generation counter shared with every process forked after this
@@ -61,6 +70,34 @@ int authcache_get(const unsigned char hash[APIKEY_HASH_LEN], long long now_ms, s
  */
 void authcache_put(const unsigned char hash[APIKEY_HASH_LEN], const struct auth *a,
     unsigned long gen, long long now_ms);
+
+/* Turns the negative cache on with entries living ttl_ms (0 = off); empties it. */
+void authcache_configure_unknown(long long ttl_ms);
+
+/* The negative cache's TTL in ms, 0 when off. */
+long long authcache_unknown_ttl_ms(void);
+
+/* 1 when hash was found unknown less than the TTL before now_ms, else 0. */
+int authcache_unknown(const unsigned char hash[APIKEY_HASH_LEN], long long now_ms);
+
+/* Remembers that hash resolved to no live key at now_ms. No-op when off. */
+void authcache_put_unknown(const unsigned char hash[APIKEY_HASH_LEN], long long now_ms);
+
+/*
+ * Lookups that found no key, per client address and second, counted in a
+ * table shared like the generation counter (api.unknown_keys_per_address,
+ * 0 = off). Distinct random tokens each miss the negative cache and nginx
+ * cannot tell them from real keys, so this is what bounds the lookups one
+ * address can cause with them. Addresses are hashed to slots: two that
+ * collide share a count.
+ */
+void authcache_configure_addr_limit(long long per_s);
+
+/* 1 when addr caused its limit of unknown-key lookups in now_ms's second. */
+int authcache_addr_throttled(const char *addr, long long now_ms);
+
+/* Counts one lookup by addr that found no key. */
+void authcache_addr_unknown(const char *addr, long long now_ms);
 
 /* Kills every entry in every process sharing the counter (no system call). */
 void authcache_invalidate(void);

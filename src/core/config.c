@@ -60,11 +60,24 @@ static const struct config_entry config_table[] = {
 	INT("api", "key_cache_ms", api_key_cache_ms, "1000", 0, 1000),
 	/* Database time of one request; below nginx's fastcgi_read_timeout (60 s). */
 	INT("api", "db_deadline_s", api_db_deadline_s, "20", 1, 50),
+	/* How long a worker remembers that a key hash is unknown (no lookup meanwhile); 0 = off. */
+	INT("api", "unknown_key_cache_ms", api_unknown_key_cache_ms, "2000", 0, 10000),
+	/* Lookups finding no key per client address and second, all workers together; 0 = off. */
+	INT("api", "unknown_keys_per_address", api_unknown_keys_per_address, "20", 0, 1000000),
+	/* Runs waiting behind a session's active run ("multitask": "enqueue"); past it, 409. */
+	INT("api", "max_queued_runs_per_session", api_max_queued_runs_per_session, "100", 1,
+	    100000),
 
 	STR("stream", "listen", stream_listen, "/run/agentrun/stream.sock"),
 	INT("stream", "max_connections", stream_max_connections, "10000", 1, 1000000),
 	INT("stream", "keepalive_s", stream_keepalive_s, "15", 1, 300),
 	INT("stream", "poll_ms", stream_poll_ms, "250", 10, 60000),
+	/* Open streams and waiting sync executions per API key / workspace; past them, 429. */
+	INT("stream", "max_streams_per_key", stream_max_streams_per_key, "500", 1, 1000000),
+	INT("stream", "max_streams_per_workspace", stream_max_streams_per_workspace, "2000", 1,
+	    1000000),
+	/* A request must arrive whole within this; a peer that stalls is disconnected. */
+	INT("stream", "request_timeout_s", stream_request_timeout_s, "10", 1, 300),
 	/* Fan-out sends batched into one system call (io_uring); off, or refused by the kernel: send(). */
 	BOOL("stream", "io_uring", stream_io_uring, "true"),
 	STR("stream", "pidfile", stream_pidfile, ""),
@@ -76,6 +89,8 @@ static const struct config_entry config_table[] = {
 	INT("executor", "writers", executor_writers, "2", 1, CONFIG_EXECUTOR_WRITERS_MAX),
 	/* Takeovers after a lost lease a run may have; the next one ends it failed (claim.c). */
 	INT("executor", "max_takeovers", executor_max_takeovers, "10", 1, 1000),
+	/* Expired idempotency keys deleted per statement by the housekeeping thread. */
+	INT("executor", "purge_batch", executor_purge_batch, "500", 10, 100000),
 	STR("executor", "pidfile", executor_pidfile, ""),
 
 	STR("doorbell", "executor", doorbell_executor, "/run/agentrun/executor.bell"),

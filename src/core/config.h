@@ -31,11 +31,17 @@ struct config {
 	char api_pidfile[CONFIG_STR_MAX];
 	long long api_key_cache_ms;
 	long long api_db_deadline_s; /* a request's database work ends by then: 503 */
+	long long api_unknown_key_cache_ms;
+	long long api_unknown_keys_per_address;
+	long long api_max_queued_runs_per_session;
 
 	char stream_listen[CONFIG_STR_MAX];
 	long long stream_max_connections;
 	long long stream_keepalive_s;
 	long long stream_poll_ms;
+	long long stream_max_streams_per_key;
+	long long stream_max_streams_per_workspace;
+	long long stream_request_timeout_s;
 	int stream_io_uring; /* fan-out sends through io_uring where the kernel allows */
 	char stream_pidfile[CONFIG_STR_MAX];
 
@@ -45,6 +51,7 @@ struct config {
 	long long executor_poll_ms;
 	long long executor_writers;
 	long long executor_max_takeovers;
+	long long executor_purge_batch;
 	char executor_pidfile[CONFIG_STR_MAX];
 
 	char doorbell_executor[CONFIG_STR_MAX];

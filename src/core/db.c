@@ -134,7 +134,7 @@ static void
 db_set_error(struct db *db, unsigned int e, const char *msg)
 {
 	db->last_errno = e;
-	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg != NULL ? msg : "");
+	(void)log_escape(db->errmsg, sizeof(db->errmsg), msg != NULL ? msg : "");
 	if (e == ER_STATEMENT_TIMEOUT)
 		db->last_err = DB_ERR_TIMEOUT;
 	else if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db_is_conn_error(e))
@@ -231,7 +231,7 @@ db_connect(struct db *db)
 		db->conn = NULL;
 		db->last_errno = e;
 		db->last_err = DB_ERR_RETRY;
-		snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg);
+		(void)log_escape(db->errmsg, sizeof(db->errmsg), msg);
 		return -1;
 	}
 	return 0;

@@ -112,7 +112,12 @@ int db_exec_text(struct db *db, const char *sql);
 unsigned long long db_affected(const struct db *db);
 enum db_err db_last_err(const struct db *db);
 unsigned int db_last_errno(const struct db *db);
-/* The server's message: log it, never send it to a client. */
+/*
+ * The server's message: log it, never send it to a client. It is kept
+ * escaped as log_escape() does (server messages quote values they were
+ * given: a duplicate key, a string it could not convert), so it goes into a
+ * log line as is.
+ */
 const char *db_errmsg(const struct db *db);
 /* "major.minor" of the server as one number, e.g. 101106 for 10.11.6. */
 unsigned long db_server_version(struct db *db);

@@ -11,6 +11,11 @@ static const char evlog_sql_lock[] = "SELECT last_seq, status, active_run_id FRO
 static const char evlog_sql_insert[] =
     "INSERT IGNORE INTO events (session_id, seq, workspace_id, run_id, type, data, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, NOW(3))";
+/* Queued runs are pending with queued = 1 (ix_runs_session_queue); seqs follow id order. */
+static const char evlog_sql_insert_queued[] =
+    "INSERT IGNORE INTO events (session_id, seq, workspace_id, run_id, type, data, created_at)"
+    " SELECT session_id, ? + ROW_NUMBER() OVER (ORDER BY id), workspace_id, id, ?, ?, NOW(3)"
+    " FROM runs WHERE session_id = ? AND queued = 1 AND status = 'pending'";
 static const char evlog_sql_finish[] =
     "UPDATE sessions SET last_seq = ?, updated_at = NOW(3) WHERE id = ?";
 
@@ -77,6 +82,31 @@ evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *
 		b->next_seq++;
 	} else if (seq_out != NULL)
 		*seq_out = 0;
+	return 0;
+}
+
+int
+evlog_add_queued(
+    struct db *db, struct evlog_batch *b, const char *type, const json_t *data, long long expected)
+{
+	struct db_param p[4];
+	char *text;
+	int rc;
+
+	if (expected == 0)
+		return 0;
+	if ((text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15))) == NULL)
+		return -1;
+	p[0] = DBP_INT(b->next_seq - 1);
+	p[1] = dbp_str(type);
+	p[2] = dbp_str(text);
+	p[3] = dbp_str(b->session_id);
+	rc = db_query(db, evlog_sql_insert_queued, p, 4, NULL);
+	free(text);
+	/* Fewer rows: a seq was taken (not under the session lock) or the queue moved. */
+	if (rc == -1 || db_affected(db) != (unsigned long long)expected)
+		return -1;
+	b->next_seq += expected;
 	return 0;
 }
 

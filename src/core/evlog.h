@@ -53,6 +53,15 @@ void evlog_begin_new(
 int evlog_add(struct db *db, struct evlog_batch *b, const char *run_id, const char *type,
     const json_t *data, long long *seq_out);
 
+/*
+ * Appends one event (type, data borrowed) to each of the session's queued
+ * runs, in run id order, with one statement whatever their number. The
+ * caller has locked those runs and counted them: expected. 0, or -1 (also
+ * when another number of rows was inserted).
+ */
+int evlog_add_queued(
+    struct db *db, struct evlog_batch *b, const char *type, const json_t *data, long long expected);
+
 /* Stores the new last_seq (when anything was added). 0 or -1. */
 int evlog_finish(struct db *db, struct evlog_batch *b);
 

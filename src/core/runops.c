@@ -17,6 +17,14 @@ static const char runops_sql_cancel_now[] =
     " WHERE id = ?";
 static const char runops_sql_cancel_request[] =
     "UPDATE runs SET cancel_requested = 1, updated_at = NOW(3) WHERE id = ?";
+static const char runops_sql_lock_queued[] =
+    "SELECT id FROM runs WHERE session_id = ?"
+    " AND queued = 1 AND status = 'pending' ORDER BY id FOR UPDATE";
+static const char runops_sql_cancel_queued[] =
+    "UPDATE runs SET status = 'cancelled', cancel_requested = 1, cancelled_at = NOW(3),"
+    " ended_at = NOW(3), runnable_at = NULL, owner = NULL, lease_token = NULL,"
+    " lease_until = NULL, queued = 0, waiting_kind = NULL, updated_at = NOW(3)"
+    " WHERE session_id = ? AND queued = 1 AND status = 'pending'";
 static const char runops_sql_next_queued[] =
     "SELECT id FROM runs WHERE session_id = ? AND queued = 1 ORDER BY id LIMIT 1 FOR UPDATE";
 static const char runops_sql_promote[] =
@@ -103,6 +111,35 @@ runops_cancel(struct db *db, struct evlog_batch *b, struct run_state *st, const 
 	st->cancel_requested = 1;
 	st->queued = 0;
 	return RUNOPS_DONE;
+}
+
+int
+runops_cancel_queued(struct db *db, struct evlog_batch *b, json_t *ids)
+{
+	struct db_param p = dbp_str(b->session_id);
+	struct run_state zero;
+	struct db_result *res;
+	json_t *data;
+	size_t n;
+	int rc;
+
+	if (db_query(db, runops_sql_lock_queued, &p, 1, &res) == -1)
+		return -1;
+	n = res->nrows;
+	for (size_t r = 0; r < n; r++)
+		json_array_append_new(ids, json_string(db_cell(res, r, 0)));
+	db_result_free(res);
+	if (n == 0)
+		return 0;
+	/* A queued run has never started: its totals are zero. */
+	memset(&zero, 0, sizeof(zero));
+	if ((data = runops_totals(&zero)) == NULL)
+		return -1;
+	rc = evlog_add_queued(db, b, "run.cancelled", data, (long long)n);
+	json_decref(data);
+	if (rc == -1 || db_query(db, runops_sql_cancel_queued, &p, 1, NULL) == -1)
+		return -1;
+	return db_affected(db) == n ? 0 : -1;
 }
 
 int

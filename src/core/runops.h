@@ -45,6 +45,15 @@ enum runops_result runops_cancel(
     struct db *db, struct evlog_batch *b, struct run_state *st, const char *by);
 
 /*
+ * Cancels every queued run of the locked session (b) at once, with a fixed
+ * number of statements whatever their number (closing a session with a
+ * long queue stays short): each gets run.cancelled, as runops_cancel()
+ * would write it. Appends their ids, in queue order, to ids (borrowed).
+ * The active run is not touched. 0 or -1.
+ */
+int runops_cancel_queued(struct db *db, struct evlog_batch *b, json_t *ids);
+
+/*
  * The run no longer holds its session: when it was the active run, the
  * oldest queued run of the session becomes active and runnable.
  * *promoted (may be NULL) receives 1 when a run was promoted. 0 or -1.

@@ -12,6 +12,7 @@
 struct config;
 struct db;
 struct loop;
+struct purge;
 struct writer;
 struct xop;
 struct xrun;
@@ -29,6 +30,7 @@ struct executor {
 	struct db *db; /* the loop thread's connection (claims, leases) */
 	struct writer *writers[WRITER_LANES_MAX]; /* commit lanes (writer.c) */
 	int nwriters;
+	struct purge *purge; /* housekeeping thread (purge.c) */
 	struct loop *loop;
 	char owner[128]; /* host:pid:random, written into runs.owner */
 	struct xrun *runs;
@@ -85,6 +87,10 @@ void writer_reap(struct executor *ex);
 int writer_ready(const struct executor *ex);
 /* Commits what is out and what is queued, then ends the threads. */
 void writer_stop(struct executor *ex);
+
+/* purge.c: expired idempotency keys deleted in small batches, on a thread of its own. */
+int purge_start(struct executor *ex); /* 0 / -1 */
+void purge_stop(struct executor *ex);
 
 /* advance.c */
 void advance(struct xrun *r); /* start the run's next step */

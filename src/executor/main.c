@@ -174,6 +174,7 @@ static void
 executor_shutdown(struct executor *ex)
 {
 	/* Commit what is queued, then hand the rest back. */
+	purge_stop(ex);
 	writer_stop(ex);
 	claim_release_all(ex); /* abandoned runs' leases too */
 	while (ex->runs != NULL)
@@ -225,6 +226,8 @@ main(int argc, char **argv)
 		fatalx("msg=\"cannot create the event loop\"");
 	if (writer_start(&ex) == -1)
 		fatalx("msg=\"cannot start the writer thread\"");
+	if (purge_start(&ex) == -1)
+		fatalx("msg=\"cannot start the housekeeping thread\"");
 	executor_owner(&ex);
 	daemon_pidfile_write(opts.pidfile);
 	log_info("msg=started owner=%s capacity=%lld doorbell=%s", ex.owner, cfg.executor_capacity,

@@ -1,9 +1,10 @@
 /*
  * The fan-out hub: one watch per session that has listeners.
  *
- * hub_poll() runs on every wake-up. For each watch it reads the session's
- * last_seq (one primary-key lookup); only when that moved does it read the
- * new events, once, and hand each to every listener of the watch. A new
+ * hub_poll() runs on every wake-up. It reads every watched session's
+ * last_seq and status at once (one statement per 128 watches); only for a
+ * session whose last_seq moved does it read the new events, once, and hand
+ * each to every listener of the watch. A new
  * listener first replays what it missed straight from the table (from its
  * cursor: after_seq / Last-Event-ID), then takes live events, skipping any
  * seq at or below its cursor — seq is allocated in commit order, so this
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "../core/db.h"
+#include "../core/dbrows.h"
 #include "../core/log.h"
 #include "frames.h"
 #include "stream.h"
@@ -39,7 +41,15 @@ struct watch {
 	struct watch *next;
 };
 
-static const char hub_sql_session[] = "SELECT last_seq, status FROM sessions WHERE id = ?";
+/* Every watched session's counters: one statement per 128 watches, whatever their number. */
+static struct dbrows_template hub_t_sessions = DBROWS_TEMPLATE(
+    "SELECT id, last_seq, status FROM sessions WHERE id IN (", "?", ", ", ")", 0, 1);
+enum hub_session_col {
+	HUB_SC_ID,
+	HUB_SC_LAST_SEQ,
+	HUB_SC_STATUS,
+	HUB_SC__MAX
+};
 static const char hub_sql_events[] = "SELECT seq, run_id, type, data, created_at FROM events"
 				     " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1000";
 static const char hub_sql_run_events[] = "SELECT seq, run_id, type, data, created_at FROM events"
@@ -373,28 +383,96 @@ hub_deliver(struct server *s, struct watch *w)
 	return n;
 }
 
+/* Orders row indices of a sessions result by id (qsort_r context: the result). */
+static int
+hub_row_cmp(const void *a, const void *b, void *arg)
+{
+	const struct db_result *res = arg;
+
+	return strcmp(db_cell(res, *(const size_t *)a, HUB_SC_ID),
+	    db_cell(res, *(const size_t *)b, HUB_SC_ID));
+}
+
+/* The row of session_id in res (rows sorted by id through idx), or -1. */
+static long
+hub_row_of(const struct db_result *res, const size_t *idx, const char *session_id)
+{
+	size_t lo = 0, hi = res->nrows;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(db_cell(res, idx[mid], HUB_SC_ID), session_id);
+
+		if (c == 0)
+			return (long)idx[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/*
+ * Reads every watched session's last_seq and status in one statement per
+ * 128 watches (the cost of a poll no longer grows by one query per watched
+ * session: issue 14 measured 6,551 idle SELECTs/s at 2,000). 0, or -1 (a
+ * database error or out of memory: the poll is skipped, the next retries).
+ */
+static int
+hub_read_sessions(struct server *s, struct db_result **res, size_t **idx)
+{
+	struct dbrows rows;
+	struct watch *w;
+	int rc;
+
+	*res = NULL;
+	*idx = NULL;
+	dbrows_init(&rows, &hub_t_sessions);
+	for (w = s->watches; w != NULL; w = w->next) {
+		struct db_param p = dbp_str(w->session_id);
+
+		(void)dbrows_add(&rows, &p);
+	}
+	s->queries += (rows.nrows + DBROWS_CHUNK_MAX - 1) / DBROWS_CHUNK_MAX;
+	rc = dbrows_query(s->db, &rows, NULL, res);
+	dbrows_free(&rows);
+	if (rc == -1) {
+		log_warnx("msg=\"session poll failed\" errno=%u", db_last_errno(s->db));
+		return -1;
+	}
+	if ((*idx = malloc(((*res)->nrows + 1) * sizeof(**idx))) == NULL) {
+		db_result_free(*res);
+		*res = NULL;
+		return -1;
+	}
+	for (size_t r = 0; r < (*res)->nrows; r++)
+		(*idx)[r] = r;
+	qsort_r(*idx, (*res)->nrows, sizeof(**idx), hub_row_cmp, *res);
+	return 0;
+}
+
 void
 hub_poll(struct server *s)
 {
-	struct watch *w = s->watches, *next;
+	struct watch *w, *next;
+	struct db_result *res;
+	size_t *idx;
 
 	s->polls++;
-	for (; w != NULL; w = next) {
-		struct db_param p = dbp_str(w->session_id);
-		struct db_result *res;
+	if (s->watches == NULL || hub_read_sessions(s, &res, &idx) == -1) {
+		hub_sweep_idle(s);
+		return;
+	}
+	for (w = s->watches; w != NULL; w = next) {
+		long row = hub_row_of(res, idx, w->session_id);
 		long long last;
 
 		next = w->next;
-		s->queries++;
-		if (db_query(s->db, hub_sql_session, &p, 1, &res) == -1)
+		if (row < 0)
 			continue;
-		if (res->nrows == 0) {
-			db_result_free(res);
-			continue;
-		}
-		last = db_cell_int(res, 0, 0, 0);
-		w->closed = strcmp(db_cell(res, 0, 1), "closed") == 0;
-		db_result_free(res);
+		last = db_cell_int(res, (size_t)row, HUB_SC_LAST_SEQ, 0);
+		w->closed = strcmp(db_cell(res, (size_t)row, HUB_SC_STATUS), "closed") == 0;
 		if (w->fetched < 0)
 			w->fetched = last;
 		while (w->fetched < last && w->subs != NULL)
@@ -411,5 +489,7 @@ hub_poll(struct server *s)
 			}
 		}
 	}
+	free(idx);
+	db_result_free(res);
 	hub_sweep_idle(s);
 }

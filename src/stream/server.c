@@ -33,6 +33,7 @@
 #define CONN_IN_MAX (FCGI_PARAMS_MAX + FCGI_STDIN_MAX + 65536)
 #define EXECUTE_TIMEOUT_DEFAULT_S 120
 #define EXECUTE_TIMEOUT_MAX_S 3600
+#define STREAMCAP_RETRY_AFTER "5" /* seconds: streams end at their own pace */
 
 enum up_purpose {
 	UP_RELAY,
@@ -194,6 +195,7 @@ conn_close(struct server *s, struct sconn *c)
 	if (c->dead)
 		return;
 	conn_settle(s, c); /* a queued send must not reach the descriptor's next owner */
+	streamcap_release(c);
 	hub_unsubscribe(s, c);
 	upstream_cancel(s, c);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -431,7 +433,8 @@ conn_cursor(struct request_ctx *ctx)
 static int
 conn_wants_sse(const struct sconn *c)
 {
-	return c->req.accept != NULL && strstr(c->req.accept, "text/event-stream") != NULL;
+	/* As nginx's map (~*): media types are case-insensitive (RFC 9110, 8.3.1). */
+	return c->req.accept != NULL && strcasestr(c->req.accept, "text/event-stream") != NULL;
 }
 
 static void
@@ -750,6 +753,31 @@ server_stream_ended(struct server *s, struct sconn *c)
 
 /* --- dispatch ---------------------------------------------------------------- */
 
+/* Counts c against its key's and workspace's caps; -1 after a 429. */
+static int
+conn_take_place(struct server *s, struct sconn *c)
+{
+	enum streamcap_result r = streamcap_take(s, c);
+	const char *setting;
+	long long max;
+
+	if (r == STREAMCAP_OK)
+		return 0;
+	setting =
+	    r == STREAMCAP_KEY ? "stream.max_streams_per_key" : "stream.max_streams_per_workspace";
+	max = r == STREAMCAP_KEY ? s->cfg->stream_max_streams_per_key
+				 : s->cfg->stream_max_streams_per_workspace;
+	log_info("msg=\"open streams capped\" limit=%s max=%lld key_id=%s workspace_id=%s "
+		 "request_id=%s",
+	    setting, max, c->key_id, c->workspace_id, c->req.request_id);
+	http_send_error_h(&c->req, 429, ERR_RATE_LIMIT,
+	    "Retry-After: " STREAMCAP_RETRY_AFTER "\r\n",
+	    json_pack("{s:s, s:I}", "limit", setting, "max", (json_int_t)max),
+	    "too many open streams for this %s (%s = %lld); close one or retry later",
+	    r == STREAMCAP_KEY ? "API key" : "workspace", setting, max);
+	return -1;
+}
+
 static void
 conn_dispatch(struct server *s, struct sconn *c)
 {
@@ -800,6 +828,9 @@ conn_dispatch(struct server *s, struct sconn *c)
 		goto done;
 	}
 	snprintf(c->key_id, sizeof(c->key_id), "%s", ctx.auth.key_id);
+	snprintf(c->workspace_id, sizeof(c->workspace_id), "%s", ctx.auth.workspace_id);
+	if (conn_take_place(s, c) == -1)
+		goto done;
 	(void)ctx.match.route->handler(&ctx);
 done:
 	if (c->state == SC_CLOSING)
@@ -880,7 +911,7 @@ server_accept(struct server *s)
 		c->state = SC_READING;
 		c->in.max = CONN_IN_MAX;
 		c->out.max = CONN_OUT_MAX;
-		c->last_write_ms = server_now_ms();
+		c->last_write_ms = c->accepted_ms = server_now_ms();
 		c->next = s->conns;
 		if (s->conns != NULL)
 			s->conns->prev = c;
@@ -893,11 +924,15 @@ server_accept(struct server *s)
 	}
 }
 
-/* Keep-alives on idle streams; sync executions past their timeout answer 202. */
+/*
+ * Keep-alives on idle streams; sync executions past their timeout answer
+ * 202; requests not received whole within stream.request_timeout_s close.
+ */
 static void
 server_sweep(struct server *s, uint64_t now)
 {
 	uint64_t idle = (uint64_t)s->cfg->stream_keepalive_s * 1000;
+	uint64_t request_timeout = (uint64_t)s->cfg->stream_request_timeout_s * 1000;
 	struct sconn *c = s->conns, *next;
 
 	for (; c != NULL; c = next) {
@@ -911,6 +946,11 @@ server_sweep(struct server *s, uint64_t now)
 				conn_close(s, c);
 		} else if (c->state == SC_WAITING && now >= c->deadline_ms) {
 			exec_fetch(s, c, 0);
+		} else if (c->state == SC_READING && now >= c->accepted_ms + request_timeout) {
+			/* Half a request (a stalled or hostile peer): nothing to answer. */
+			log_info("msg=\"request not received in time, closing\" timeout_s=%lld",
+			    s->cfg->stream_request_timeout_s);
+			conn_close(s, c);
 		}
 	}
 }

@@ -9,10 +9,10 @@
  *
  * Fan-out: one watch per session with listeners. On each wake-up (the
  * doorbell the executor and API ring after commits, or the poll timer) the
- * hub asks the database once per watched session whether it moved
- * (sessions.last_seq) and, if so, reads the new events once and hands them
- * to every listener: database work grows with watched sessions, not
- * listeners.
+ * hub asks the database which watched sessions moved (sessions.last_seq,
+ * one statement per 128 of them) and reads the new events of those once,
+ * handing them to every listener: database work grows with sessions that
+ * moved, not with listeners or idle sessions.
  */
 #ifndef AGENTRUN_STREAM_H
 #define AGENTRUN_STREAM_H
@@ -79,6 +79,8 @@ struct sconn {
 	uint64_t last_write_ms;
 	char run_id[ID_BUFSZ]; /* "" = the whole session */
 	char key_id[ID_BUFSZ]; /* the API key that opened it (keycheck.c) */
+	int capped; /* counted against its key and workspace (streamcap.c) */
+	uint64_t accepted_ms; /* the request must arrive whole by stream.request_timeout_s */
 	struct sconn *pnext;
 	struct watch *watch;
 	struct server *srv;
@@ -88,8 +90,9 @@ struct sconn {
 	struct http_request req;
 	char *params_store[8]; /* copies req points into */
 
+	char workspace_id[ID_BUFSZ]; /* the key's workspace */
+
 	/* a sync execution */
-	char workspace_id[ID_BUFSZ];
 	char exec_run_id[ID_BUFSZ];
 	uint64_t deadline_ms;
 	int async_mode;
@@ -140,6 +143,17 @@ void sconn_finish(struct server *s, struct sconn *c);
 #define KEYCHECK_MS 5000
 /* Ends the streams (and waiting sync executions) whose API key was revoked. */
 void keycheck_run(struct server *s);
+
+/* streamcap.c: open streams per API key and per workspace (stream.max_streams_per_*). */
+enum streamcap_result {
+	STREAMCAP_OK = 0,
+	STREAMCAP_KEY, /* the key holds stream.max_streams_per_key */
+	STREAMCAP_WORKSPACE, /* the workspace holds stream.max_streams_per_workspace */
+};
+/* Counts c (its key_id and workspace_id set) unless a cap is reached. */
+enum streamcap_result streamcap_take(struct server *s, struct sconn *c);
+/* Gives c's place back (no-op when it was not counted). */
+void streamcap_release(struct sconn *c);
 
 /* hub.c */
 /*

@@ -376,6 +376,9 @@ class Stack:
             # nginx's per-key limit out of the way: one key drives all the load.
             "AGENTRUN_RATE": "1000000",
             "AGENTRUN_BURST": "1000000",
+            # The stream worker's caps out of the way too: one key holds every listener.
+            "AGENTRUN_STREAM_MAX_STREAMS_PER_KEY": "1000000",
+            "AGENTRUN_STREAM_MAX_STREAMS_PER_WORKSPACE": "1000000",
         })
         if os.environ.get("BENCH_STREAM_IO_URING"):
             # stream.io_uring: compare the stream worker's batched sends with send().

@@ -32,6 +32,11 @@ API_WORKERS = 3
 # (BURST + RATE x elapsed) as soon as it goes faster than ~400 requests/s.
 RATE = 300
 BURST = 600
+# nginx limit_req per client address for requests without a well-formed key
+# (none, another scheme, a malformed token): a few parametrised 401 tests
+# send a few dozen such requests in a row, the limit test thousands.
+UNAUTH_RATE = 50
+UNAUTH_BURST = 300
 
 STACK_UP_TIMEOUT = 180
 STACK_DOWN_TIMEOUT = 150
@@ -110,6 +115,11 @@ class Stack:
             "AGENTRUN_API_WORKERS": str(API_WORKERS),
             "AGENTRUN_RATE": str(RATE),
             "AGENTRUN_BURST": str(BURST),
+            "AGENTRUN_UNAUTH_RATE": str(UNAUTH_RATE),
+            "AGENTRUN_UNAUTH_BURST": str(UNAUTH_BURST),
+            # Every test request comes from 127.0.0.1: the API's per-address limit of
+            # lookups finding no key is tested on an API of its own (test_auth.py).
+            "AGENTRUN_API_UNKNOWN_KEYS_PER_ADDRESS": "0",
             # The fake tool server and provider listen on loopback.
             "AGENTRUN_TOOLS_ALLOW_PRIVATE": "true",
             # Routes name the fake provider's loopback base URL (providers.allow_hosts).
@@ -125,6 +135,8 @@ class Stack:
         self.workers = API_WORKERS
         self.rate = RATE
         self.burst = BURST
+        self.unauth_rate = UNAUTH_RATE
+        self.unauth_burst = UNAUTH_BURST
         self.url = None
         self.config = None
         self.stack_env = {}

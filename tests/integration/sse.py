@@ -6,11 +6,12 @@ import time
 
 
 class SSE:
-    def __init__(self, host, port, path, key=None, headers=None, timeout=30.0):
+    def __init__(self, host, port, path, key=None, headers=None, timeout=30.0,
+                 accept="text/event-stream"):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.settimeout(timeout)
         lines = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (host, port),
-                 "Accept: text/event-stream", "Connection: close"]
+                 "Accept: " + accept, "Connection: close"]
         if key:
             lines.append("Authorization: Bearer " + key)
         for k, v in (headers or {}).items():

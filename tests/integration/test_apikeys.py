@@ -300,3 +300,21 @@ def test_server_owned_fields_are_ignored(ws_a):
     assert got["revoked_at"] is None
     assert_error(ws_a.api(body["secret"]).get(KEYS), 401, "AUTHORIZATION_ERROR")
     assert_error(ws_a.api().get(KEYS + "/" + fake_id), 404, "RESOURCE_NOT_FOUND")
+
+
+def test_prefix_reveals_at_most_8_characters(stack, ws_a):
+    """Issue 14 item 9: the prefix shown to tell keys apart is at most 8
+    characters of the secret ("ar_" and 5 more), for keys made through the
+    API and with agentrunctl alike, in every view of a key."""
+    admin = ws_a.api()
+    k = assert_json(admin.post(KEYS, json={"name": "short-prefix", "role": "member"}), 201)
+    assert len(k["prefix"]) <= 8 and k["secret"].startswith(k["prefix"]), k["prefix"]
+    cli_id, cli_secret = ws_a.new_key(ws_a.admin_user, "member", "short-prefix-cli")
+    for key_id, secret in ((k["id"], k["secret"]), (cli_id, cli_secret)):
+        got = assert_json(admin.get(KEYS + "/" + key_id), 200)
+        assert len(got["prefix"]) <= 8 and secret.startswith(got["prefix"]), got
+    for item in assert_json(admin.get(KEYS + "?limit=100"), 200):
+        assert len(item["prefix"]) <= 8, item
+    # Nothing longer is stored either.
+    assert stack.sql("SELECT MAX(CHAR_LENGTH(prefix)) FROM api_keys WHERE id IN ('%s', '%s')"
+                     % (k["id"], cli_id)) == [["8"]]

@@ -1,6 +1,7 @@
 """Authorization: 401 for missing/malformed/unknown/revoked keys, 403 for a
 member key on admin routes; secrets never leak into errors."""
 
+import json
 import secrets
 import threading
 import time
@@ -205,3 +206,51 @@ def test_member_key_is_403_on_admin_routes(ws_a, api):
 def test_healthz_needs_no_key_even_with_a_bad_one(api):
     r = api.get("/healthz", headers={"Authorization": "Bearer nonsense"})
     assert assert_json(r, 200) == {"status": "ok", "db": "ok"}
+
+
+def test_unknown_keys_are_limited_per_client_address(stack, ws_a):
+    """Issue 14 item 7: distinct random well-formed tokens each get a fresh
+    nginx bucket and miss the negative cache; past
+    api.unknown_keys_per_address lookups finding no key in one second, an
+    address gets 429 RATE_LIMIT_EXCEEDED (no lookup) for the rest of it,
+    across the API's workers. Other addresses are not held back."""
+    import os
+    from extra_daemons import daemon_running
+    from fcgi_client import open_request, read_response
+
+    sock = os.path.join(stack.dir, "run", "api-addrlimit.sock")
+    env = dict(stack.env, AGENTRUN_API_LISTEN=sock, AGENTRUN_API_WORKERS="2",
+               AGENTRUN_API_UNKNOWN_KEYS_PER_ADDRESS="5")
+    binary = os.path.join(stack.env["AGENTRUN_BUILD_DIR"], "src", "api", "agentrun-api")
+
+    def get(key, addr):
+        params = {"REQUEST_METHOD": "GET", "REQUEST_URI": KEYS, "DOCUMENT_URI": KEYS,
+                  "QUERY_STRING": "", "HTTP_AUTHORIZATION": "Bearer " + key,
+                  "REMOTE_ADDR": addr, "SERVER_PROTOCOL": "HTTP/1.1"}
+        return read_response(open_request(sock, params, timeout=30))
+
+    with daemon_running([binary, "-c", stack.config], env, sock,
+                        os.path.join(stack.dir, "log", "api-addrlimit.log")):
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        seen = []
+        for _ in range(200):
+            status, headers, body = get(_unknown_key(), "203.0.113.7")
+            seen.append(status)
+            if status == 429:
+                break
+        spent = time.monotonic() - t0
+        assert seen[-1] == 429, "no 429 after %d unknown keys: %r" % (len(seen), seen)
+        assert set(seen[:-1]) == {401}, seen
+        # At most 5 lookups a second from the address, all workers together.
+        assert len(seen) - 1 <= 5 * (int(spent) + 2), (len(seen), spent)
+        err = json.loads(body)["error"]
+        assert err["code"] == "RATE_LIMIT_EXCEEDED" and err["details"] == {
+            "limit": "api.unknown_keys_per_address"}, err
+        assert headers.get("retry-after") == "1"
+        # Another address is not held back, with a bad key or a good one.
+        assert get(_unknown_key(), "198.51.100.9")[0] == 401
+        assert get(ws_a.admin_key, "198.51.100.9")[0] == 200
+        # The next second starts afresh.
+        time.sleep(1.1)
+        assert get(_unknown_key(), "203.0.113.7")[0] == 401

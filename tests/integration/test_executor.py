@@ -358,3 +358,26 @@ def test_streaming_run_row_is_rewritten_about_once_a_second(stack, ws_a):
     deltas = sum(1 for e in events(api, run_id) if e["type"] == "message.delta")
     assert deltas >= 20, deltas  # many commits of events while it streamed...
     assert 2 <= len(seen) <= 9, sorted(seen)  # ...few rewrites of the run row
+
+
+def test_expired_idempotency_keys_are_purged(stack, ws_a):
+    """Issue 14 item 8: idempotency keys live 24 hours; the executor's
+    housekeeping deletes expired ones continuously, in small batches (here
+    2,500 expired rows, more than one batch), and leaves live ones alone."""
+    ws = ws_a.id
+    stack.sql("INSERT INTO idempotency_keys (workspace_id, idem_key, request_hash, status_code,"
+              " created_at, expires_at) SELECT '%s', CONCAT('purge-old-', seq), UNHEX(SHA2(seq, 256)),"
+              " 201, NOW(3) - INTERVAL 25 HOUR, NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_2500" % ws)
+    stack.sql("INSERT INTO idempotency_keys (workspace_id, idem_key, request_hash, status_code,"
+              " created_at, expires_at) SELECT '%s', CONCAT('purge-live-', seq), UNHEX(SHA2(seq, 256)),"
+              " 201, NOW(3), NOW(3) + INTERVAL 24 HOUR FROM seq_1_to_5" % ws)
+
+    def count(kind):
+        return int(stack.sql("SELECT COUNT(*) FROM idempotency_keys WHERE workspace_id = '%s'"
+                             " AND idem_key LIKE 'purge-%s-%%'" % (ws, kind))[0][0])
+
+    deadline = time.monotonic() + 40
+    while count("old") > 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert count("old") == 0, "expired idempotency keys are still there"
+    assert count("live") == 5

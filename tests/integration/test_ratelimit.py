@@ -109,3 +109,49 @@ def test_limit_is_per_key_not_per_header_spelling(stack, ws_a):
     assert limited.is_set(), \
         "no 429 for one key spelled %d ways: %r (limit %d r/s, burst %d)" % (
             4 * 64, statuses, stack.rate, stack.burst)
+
+
+def test_requests_without_a_key_are_limited_per_client_address(stack, ws_a):
+    """Issue 14 item 7: requests that carry no well-formed key (none, another
+    scheme, a malformed token) each got a fresh nginx bucket, so nothing
+    limited them. They now share one bucket per client address; past it
+    nginx answers 429 RATE_LIMIT_EXCEEDED (JSON, Retry-After) itself, and a
+    client with a valid key from the same address is not held back."""
+    spellings = (None, "Basic YWRtaW46YWRtaW4=", "Bearer not-a-key", "Bearer ar_short")
+    lock = threading.Lock()
+    statuses = {}
+    limited = []
+    total = 3 * (stack.unauth_burst + stack.unauth_rate)
+
+    def worker(t):
+        c = Client(stack.url, timeout=20, keepalive=True)
+        try:
+            for i in range(-(-total // 16)):
+                auth = spellings[(t + i) % len(spellings)]
+                headers = {"Authorization": auth} if auth else {}
+                r = c.get(KEYS + "?limit=1", headers=headers)
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if r.status == 429 and len(limited) < 3:
+                        limited.append(r)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    assert not any(t.is_alive() for t in threads), "a load thread did not finish"
+    print("unauthenticated statuses", statuses)
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.get(429, 0) > 0, "no 429 after %r" % statuses
+    for r in limited:
+        assert_error(r, 429, "RATE_LIMIT_EXCEEDED")
+        assert int(r.header("Retry-After")) >= 1
+    # The same address with a valid key is served.
+    assert_json(stack.client(ws_a.admin_key).get(KEYS + "?limit=1"), 200)
+    # /healthz is not an API request: never limited here.
+    assert stack.client().get("/healthz").status in (200, 503)
+    time.sleep(stack.unauth_burst / stack.unauth_rate + 1)
+    assert_error(Client(stack.url).get(KEYS + "?limit=1"), 401, "AUTHORIZATION_ERROR")

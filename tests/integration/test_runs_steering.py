@@ -3,6 +3,9 @@ cursor), cancel (runs and sessions), input, approve, reject, and workspace
 isolation of all of them. Runs are seeded straight into the database
 (runseed.py), so nothing here depends on run creation or an executor."""
 
+import json
+import time
+
 import pytest
 
 from client import TIME_RE, UUID7_RE, assert_error, assert_json, random_uuid7
@@ -808,3 +811,72 @@ def test_ws_b_sees_nothing_of_ws_a(stack, ws_a, ws_b):
     assert [s.row("runs", r, "status")[0] for r in rids] == [
         "completed", "awaiting_approval", "pending"]
     assert s.row("sessions", sid, "status, last_seq") == ["open", "2"]
+
+
+def _statements(stack):
+    return int(stack.sql("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")[0][1])
+
+
+def test_session_cancel_with_many_queued_runs_is_bounded(stack, seed, api):
+    """Issue 14 item 8: closing a session ends its queued runs with a fixed
+    number of statements, not a few per queued run (2,000 of them here:
+    more than the queue cap allows today, as a session from before it
+    might hold)."""
+    n = 2000
+    sid = seed.session()
+    act = seed.run(sid, status="running", active=True)
+    seed.events(sid, act, ["run.created", "run.started"])
+    tmpl = seed.run(sid, queued=True)
+    cols = ("workspace_id, agent_id, agent_version, agent_version_id, session_id, status,"
+            " provider, model, input, metadata, trace_id, telemetry_span_id,"
+            " created_by_user_id, queued")
+    seed.sql("INSERT INTO runs (id, %s) SELECT CONCAT(LEFT(r.id, 24), LPAD(LOWER(HEX(s.seq)), 12, '0')),"
+             " %s FROM runs r JOIN seq_1_to_%d s WHERE r.id = '%s'" % (cols, cols, n - 1, tmpl))
+    queued = [r for (r,) in seed.sql("SELECT id FROM runs WHERE session_id = '%s' AND queued = 1"
+                                     " ORDER BY id" % sid)]
+    assert len(queued) == n
+    before = _statements(stack)
+    t0 = time.monotonic()
+    body = assert_json(api.post("/api/v1/sessions/" + sid + "/cancel"), 200)
+    spent = time.monotonic() - t0
+    statements = _statements(stack) - before
+    assert body["cancelled_run_ids"] == [act] + queued
+    assert statements < 40, "%d statements to cancel %d queued runs" % (statements, n)
+    assert spent < 10, spent
+    assert seed.sql("SELECT status, queued, runnable_at IS NULL, cancelled_at IS NOT NULL,"
+                    " COUNT(*) FROM runs WHERE session_id = '%s' AND id <> '%s'"
+                    " GROUP BY 1, 2, 3, 4" % (sid, act)) == [["cancelled", "0", "1", "1", str(n)]]
+    assert seed.row("runs", act, "status, cancel_requested") == ["running", "1"]
+    # One run.cancelled per queued run, seqs without gaps, the session's last_seq after them.
+    rows = seed.sql("SELECT seq, type, run_id FROM events WHERE session_id = '%s' AND seq > 2"
+                    " ORDER BY seq" % sid)
+    assert [int(s) for s, _, _ in rows] == list(range(3, 3 + n + 1))
+    assert sorted(r for _, t, r in rows if t == "run.cancelled") == queued
+    assert [r for _, t, r in rows if t == "run.cancel_requested"] == [act]
+    assert session_row(seed, sid)[0] == "closed" and int(session_row(seed, sid)[3]) == 3 + n
+    data = json.loads(seed.sql("SELECT data FROM events WHERE run_id = '%s'" % queued[5])[0][0])
+    assert data["usage"]["total_tokens"] == 0 and data["cost_usd"] == 0
+
+
+def test_queued_runs_per_session_are_capped(stack, seed, api):
+    """Issue 14 item 8: a session's queue is bounded (api.max_queued_runs_per_session,
+    default 100): past it, a new enqueue is 409 CONFLICT naming the limit;
+    cancelling queued runs makes room again."""
+    sid = seed.session()
+    seed.run(sid, status="running", active=True)
+    body = {"session_id": sid, "multitask": "enqueue", "input": {"prompt": "q"}}
+    ids = []
+    for _ in range(100):
+        ids.append(assert_json(api.post(RUNS, json=body), 201)["id"])
+    e = assert_error(api.post(RUNS, json=body), 409, "CONFLICT")
+    assert e["details"] == {"session_id": sid, "queued": 100,
+                            "limit": "api.max_queued_runs_per_session"}, e
+    assert "api.max_queued_runs_per_session" in e["message"]
+    # The other routes that start runs on a session share the cap.
+    assert_error(api.post("/api/v1/threads/%s/runs" % sid, json={"content": "x",
+                                                                "multitask": "enqueue"}),
+                 409, "CONFLICT")
+    assert int(seed.sql("SELECT COUNT(*) FROM runs WHERE session_id = '%s' AND queued = 1"
+                        % sid)[0][0]) == 100
+    assert_json(api.post(RUNS + "/" + ids[0] + "/cancel"), 200)
+    assert_json(api.post(RUNS, json=body), 201)

@@ -138,3 +138,28 @@ def test_sighup_reload_under_load_loses_nothing(stack, ws_a):
     assert not set(after) & set(before), "old children survived: %r -> %r" % (before, after)
     assert stack.api_master() == master
     assert_json(ws_a.api().get(KEYS + "?limit=1"), 200)
+
+
+def test_nginx_cannot_send_an_api_child_a_huge_param(stack, ws_a):
+    """Issue 14 item 9: libfcgi allocates each FastCGI parameter at the
+    length its peer declares, and aborts when that allocation fails. nginx
+    declares the lengths of what it really holds, and the snippet pins what
+    it holds (large_client_header_buffers in its server{}, whatever the
+    host's http{} says), so no client can make it send more than a few KiB
+    per parameter: oversized headers and URIs are answered by nginx itself,
+    and no API child dies."""
+    with open(os.path.join(stack.dir, "nginx", "agentrun.conf")) as f:
+        conf = f.read()
+    assert "large_client_header_buffers 4 16k;" in conf
+    kids = sorted(_wait_children(stack, lambda k: len(k) == stack.workers, 10))
+    c = Client(stack.url, key=ws_a.admin_key)
+    big = c.get(KEYS, headers={"X-Big": "a" * 100000})
+    assert big.status in (400, 431, 494), big
+    many = c.get(KEYS, headers={"X-Many-%d" % i: "b" * 7000 for i in range(40)})
+    assert many.status in (400, 431, 494), many
+    long_uri = c.get("/api/v1/runs/" + "c" * 100000)
+    assert long_uri.status in (404, 414), long_uri
+    # Just under the bound: reaches the app, which answers normally.
+    ok = c.get(KEYS + "?limit=1", headers={"X-Fits": "d" * 12000})
+    assert ok.status == 200, ok
+    assert sorted(stack.api_children()) == kids, "an API child was replaced"

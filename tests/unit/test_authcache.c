@@ -97,6 +97,7 @@ setup(void **state)
 	fake_touch_due = "0";
 	snprintf(fake_known, sizeof(fake_known), "%s", KEY_A);
 	authcache_configure(1000);
+	authcache_configure_unknown(0);
 	return 0;
 }
 
@@ -276,7 +277,8 @@ test_resolve_never_caches_failures(void **state)
 	struct auth a;
 
 	(void)state;
-	/* Unknown: every attempt costs its lookup, none is remembered. */
+	/* With the negative cache off, every unknown attempt costs its lookup. */
+	authcache_configure_unknown(0);
 	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_B, &a), AUTH_UNKNOWN);
 	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_B, &a), AUTH_UNKNOWN);
 	assert_int_equal(fake_queries, 2);
@@ -296,6 +298,55 @@ test_resolve_never_caches_failures(void **state)
 	assert_int_equal(fake_queries, 5);
 }
 
+/*
+ * Issue 14 item 7: an unknown key is remembered for a short while, so a
+ * client repeating a random token costs one lookup per TTL, not one per
+ * request; a database error is never remembered as "unknown".
+ */
+static void
+test_resolve_remembers_unknown_keys(void **state)
+{
+	unsigned char h[AUTHCACHE_UNKNOWN_SLOTS + AUTHCACHE_WAYS][APIKEY_HASH_LEN];
+	struct auth a;
+	long long now;
+
+	(void)state;
+	authcache_configure_unknown(60000);
+	assert_int_equal(authcache_unknown_ttl_ms(), 60000);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(auth_resolve(NULL, "Bearer " KEY_B, &a), AUTH_UNKNOWN);
+	assert_int_equal(fake_queries, 1);
+	/* Known keys are not affected. */
+	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_A, &a), AUTH_OK);
+	assert_int_equal(fake_queries, 2);
+	/* A failed lookup is not an answer. */
+	authcache_configure(0);
+	authcache_configure_unknown(60000);
+	fake_fail = 1;
+	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_B, &a), AUTH_DB_ERROR);
+	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_B, &a), AUTH_UNKNOWN);
+	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_B, &a), AUTH_UNKNOWN);
+	assert_int_equal(fake_queries, 4);
+
+	/* The table itself: TTL, and a bounded size (a flood only evicts unknowns). */
+	now = 1000;
+	hash_in_set(h[0], 1, 1, 1);
+	assert_int_equal(authcache_unknown(h[0], now), 0);
+	authcache_put_unknown(h[0], now);
+	assert_int_equal(authcache_unknown(h[0], now + 59999), 1);
+	assert_int_equal(authcache_unknown(h[0], now + 60000), 0);
+	for (size_t i = 0; i < AUTHCACHE_UNKNOWN_SLOTS + AUTHCACHE_WAYS; i++) {
+		hash_in_set(h[i], (unsigned char)i, (unsigned char)(i >> 8), 2);
+		authcache_put_unknown(h[i], now + (long long)i);
+	}
+	assert_int_equal(authcache_unknown(h[0], now + 2000), 0); /* evicted: oldest of its set */
+	assert_int_equal(authcache_unknown(h[AUTHCACHE_UNKNOWN_SLOTS], now + 2000), 1);
+	/* Off: nothing is remembered. */
+	authcache_configure_unknown(0);
+	authcache_put_unknown(h[1], now);
+	assert_int_equal(authcache_unknown(h[1], now), 0);
+}
+
 static void
 test_resolve_touch_only_on_lookup(void **state)
 {
@@ -306,6 +357,51 @@ test_resolve_touch_only_on_lookup(void **state)
 	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_A, &a), AUTH_OK);
 	assert_int_equal(auth_resolve(NULL, "Bearer " KEY_A, &a), AUTH_OK);
 	assert_int_equal(fake_touches, 1);
+}
+
+/*
+ * Issue 14 item 7: distinct random keys each miss the negative cache; one
+ * client address may cause api.unknown_keys_per_address lookups finding
+ * nothing per second, then gets AUTH_THROTTLED without a lookup until the
+ * second ends. Other addresses, and keys already cached, are not held back.
+ */
+static void
+test_unknown_keys_per_address(void **state)
+{
+	char key[APIKEY_SECRET_MAX], header[96];
+	struct auth a;
+	long long sec;
+	int i;
+
+	(void)state;
+	authcache_configure_addr_limit(3);
+	/* Wait for the start of a second: the window must not turn mid-test. */
+	while (authcache_now_ms() % 1000 > 500)
+		;
+	sec = authcache_now_ms() / 1000;
+	assert_int_equal(auth_resolve_from(NULL, "Bearer " KEY_A, "10.0.0.1", &a), AUTH_OK);
+	for (i = 0; i < 3; i++) {
+		apikey_generate(key);
+		snprintf(header, sizeof(header), "Bearer %s", key);
+		assert_int_equal(auth_resolve_from(NULL, header, "10.0.0.1", &a), AUTH_UNKNOWN);
+	}
+	assert_int_equal(fake_queries, 4);
+	apikey_generate(key);
+	snprintf(header, sizeof(header), "Bearer %s", key);
+	assert_int_equal(auth_resolve_from(NULL, header, "10.0.0.1", &a), AUTH_THROTTLED);
+	assert_int_equal(fake_queries, 4);
+	/* A key in the cache still works; another address is not held back. */
+	assert_int_equal(auth_resolve_from(NULL, "Bearer " KEY_A, "10.0.0.1", &a), AUTH_OK);
+	assert_int_equal(auth_resolve_from(NULL, header, "10.0.0.2", &a), AUTH_UNKNOWN);
+	assert_int_equal(fake_queries, 5);
+	assert_string_equal(auth_result_message(AUTH_THROTTLED),
+	    "too many unknown API keys from this client address, try again in a second");
+	/* The next second starts afresh. */
+	assert_int_equal(authcache_addr_throttled("10.0.0.1", sec * 1000 + 999), 1);
+	assert_int_equal(authcache_addr_throttled("10.0.0.1", (sec + 1) * 1000), 0);
+	/* Off: never throttled. */
+	authcache_configure_addr_limit(0);
+	assert_int_equal(authcache_addr_throttled("10.0.0.1", sec * 1000 + 999), 0);
 }
 
 int
@@ -320,6 +416,8 @@ main(void)
 		cmocka_unit_test_setup(test_resolve_hits_cache, setup),
 		cmocka_unit_test_setup(test_resolve_never_caches_failures, setup),
 		cmocka_unit_test_setup(test_resolve_touch_only_on_lookup, setup),
+		cmocka_unit_test_setup(test_resolve_remembers_unknown_keys, setup),
+		cmocka_unit_test_setup(test_unknown_keys_per_address, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
