@@ -836,6 +836,17 @@ def test_regression_parked_runs_pause_and_faults(world):
     ])
 
 
+def test_regression_run_queued_behind_a_parked_run_at_the_end(world):
+    """Seeds 101 and 202 (long run): a run still queued behind an unanswered
+    ask run when the example ends is pending, not late; the session cancel
+    at the end cancels both."""
+    drive(world, [
+        ("create_run", dict(slot=0, kind="ask", policy=None, via_session=False, words=["q"])),
+        ("follow_up", dict(slot=0, kind="echo", policy="enqueue", words=["queued"])),
+        ("settle", {}),
+    ])
+
+
 # --- the model on its own (no stack) ------------------------------------------------
 
 
