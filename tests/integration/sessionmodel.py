@@ -187,6 +187,18 @@ def check_output(run, api_run):
         fail("own-output", "%r completed with %r, wanted %r", run, resp, want)
 
 
+SLOW_TIMEOUT_S = 1  # limits.timeout_s of the "slow" agent
+
+
+def check_timeout(run, api_run):
+    """A timeout fires no earlier than limits.timeout_s after the run's own
+    started_at (docs/api.md, Limits): a `timeout` run's duration_ms is at
+    least the limit."""
+    if api_run["status"] == "timeout" and api_run["duration_ms"] < SLOW_TIMEOUT_S * 1000:
+        fail("timeout-early", "%r timed out after %d ms (limit %d s)", run,
+             api_run["duration_ms"], SLOW_TIMEOUT_S)
+
+
 def check_final(run):
     """A run that has ended ended as the model predicts. (One that has not
     is the liveness check's business: it may be parked, or queued behind a
