@@ -97,6 +97,7 @@ class World:
         self.stats = {"examples": 0, "steps": 0, "runs": 0, "faults": 0,
                       "api_replays": 0, "settles": 0}
         self.example = 0
+        self.known_hits = {}  # known bug tag -> ids of the runs that showed it
 
 
 def make_agents(api, toolserver):
@@ -268,7 +269,8 @@ class SessionMachine(RuleBasedStateMachine):
             tag = str(e)[1:].split("]")[0]
             if tag not in KNOWN_BUGS:
                 raise
-            self.w.stats["known_bug_" + tag] = self.w.stats.get("known_bug_" + tag, 0) + 1
+            self.w.known_hits.setdefault(tag, set()).add(args[0].id)
+            self.w.stats["known_bug_" + tag] = len(self.w.known_hits[tag])
 
     def observe(self, s, exact_replay=False):
         """Reads the session's events, runs and row; checks every run against
@@ -317,6 +319,13 @@ class SessionMachine(RuleBasedStateMachine):
             active = [o["id"] for o in api_runs if o["status"] in m.STARTED]
             if len(active) > 1:
                 m.fail("one-active", "session %s: %s all active", s.id, active)
+            if active and row["active_run_id"] != active[0]:
+                m.fail("one-active", "session %s: active_run_id %s, but %s has started",
+                       s.id, row["active_run_id"], active[0])
+            if row["active_run_id"] is not None and statuses.get(row["active_run_id"]) in \
+                    m.TERMINAL:
+                m.fail("one-active", "session %s: active_run_id %s has ended", s.id,
+                       row["active_run_id"])
         elif exact_replay:
             m.fail("replay", "session %s: the log moved while settled", s.id)
         return stable
@@ -355,6 +364,7 @@ class SessionMachine(RuleBasedStateMachine):
                 self.observe(s, exact_replay=True)
             check_messages(self.api, s)
             check_tool_results(s, self.w.toolserver)
+            check_run_events(self.api, s)
 
     # --- rules -------------------------------------------------------------------
 
@@ -740,6 +750,23 @@ def check_tool_results(s, toolserver):
                        [toolserver.deliveries(k) for k in keys])
         if run.status == "rejected" and results:
             m.fail("approval", "rejected %r has tool results %r", run, results)
+
+
+def check_run_events(api, s):
+    """A run's event list (GET /runs/{id}/events) is the session's events
+    with its run_id, the same seqs and types."""
+    for run in s.runs:
+        mine = [(e["seq"], e["type"]) for e in s.events if e["run_id"] == run.id]
+        page = expect(api.get("/api/v1/runs/%s/events" % run.id,
+                              query={"limit": 1000}), 200, "run events")
+        got = [(e["seq"], e["type"]) for e in page["data"]]
+        if page["has_more"] or len(mine) >= 1000:
+            continue  # one page is enough to compare; long logs are rare here
+        top = mine[-1][0] if mine else 0
+        got = [g for g in got if g[0] <= top]  # the session log was read earlier
+        if got != mine:
+            m.fail("event-once", "%r: its events %s, the session's %s", run, got[:8],
+                   mine[:8])
 
 
 def check_messages(api, s):
