@@ -611,6 +611,13 @@ class SessionMachine(RuleBasedStateMachine):
         """Let everything settle, check each run's final state, then cancel
         every session so the next example starts clean, and check the
         final logs, messages and money once more."""
+        try:
+            self.finish()
+        finally:
+            if os.environ.get("AGENTRUN_MODEL_TEST_PROGRESS"):
+                print("session model progress: %s" % self.w.stats, flush=True)
+
+    def finish(self):
         if os.environ.get("AGENTRUN_MODEL_TEST_VERBOSE"):
             print("example %d: %d runs, %d sessions, %d faults" % (
                 self.w.example, len(self.runs), len(self.sessions), self.faults))
@@ -970,3 +977,35 @@ def test_model_terminal_is_forever():
     m.observe_status(r, "running")
     with pytest.raises(m.ModelError, match="lifecycle"):
         m.observe_status(r, "pending")
+
+
+def test_regression_cancel_near_the_end_of_the_last_step_ends_cancelled(world):
+    """Long run, seeds 101 and 202: an echo run cancelled (by an interrupt,
+    by a session cancel) in the last moments of its only step: the cancel
+    was answered 200 with status running and cancel_requested true, and the
+    run then ended `completed`. A cancel accepted for a running run ends it
+    `cancelled` (docs/api.md: the step in flight is drained, no new step
+    starts, the run ends cancelled). Cancels land at several points of the
+    stream, the last ones just before it ends."""
+    api = world.api
+    ended = []
+    for delay in [0.1] + [0.36 + 0.02 * i for i in range(14)]:
+        rid = expect(api.post("/api/v1/runs", json={
+            "agent_id": world.agents["echo"],
+            "input": {"prompt": "hotel kilo lima mike november oscar"}}),
+            201, "create")["id"]
+        deadline = time.monotonic() + 30
+        while expect(api.get("/api/v1/runs/" + rid), 200, "get")["status"] == "pending":
+            assert time.monotonic() < deadline, "never started"
+            time.sleep(0.01)
+        time.sleep(delay)
+        resp = api.post("/api/v1/runs/%s/cancel" % rid)
+        if resp.status != 200 or resp.json()["status"] != "running":
+            continue  # it had already ended: nothing to drain
+        while True:
+            o = expect(api.get("/api/v1/runs/" + rid), 200, "get")
+            if o["status"] in m.TERMINAL or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        ended.append((delay, o["status"]))
+    assert ended and all(st_ == "cancelled" for _, st_ in ended), ended
