@@ -312,31 +312,54 @@ out:
 
 /*
  * A run whose cancel was accepted (cancel_requested, read under the row
- * lock) ends cancelled even when its last step finished before the
- * executor's cancel check saw the request: the API answered the cancel
- * with the run still running, so it must not end completed.
+ * lock) ends cancelled even when its step finished before the executor's
+ * cancel check saw the request: the API answered the cancel with the run
+ * still running, so it must neither end completed nor park waiting for a
+ * person (input, approval).
  */
 static int
 wb_cancel_wins(const struct wb_run *w, const char *status)
 {
-	return w->cancel && status != NULL && strcmp(status, "completed") == 0;
+	return w->cancel && status != NULL &&
+	    (strcmp(status, "completed") == 0 || strcmp(status, "waiting_for_input") == 0 ||
+		strcmp(status, "awaiting_approval") == 0);
+}
+
+/* run.cancelled's data for a run that was about to park: its totals. */
+static const char *
+wb_cancelled_data(struct wb *b, const struct xrun *r)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf),
+	    "{\"usage\":{\"prompt_tokens\":%lld,\"cached_tokens\":%lld,"
+	    "\"cache_write_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld},"
+	    "\"cost_usd\":%.9f}",
+	    (long long)r->prompt_tokens, (long long)r->cached_tokens,
+	    (long long)r->cache_write_tokens, (long long)r->completion_tokens,
+	    (long long)(r->prompt_tokens + r->completion_tokens), (double)r->cost_nusd / 1e9);
+	return dbrows_keep(&b->events, strdup(buf));
 }
 
 static int
 wb_event(struct wb *b, struct wb_run *w, const struct xop *op)
 {
 	struct db_param p[6];
-	const char *type = op->type;
+	const char *type = op->type, *text = op->text;
 
-	if (type != NULL && strncmp(type, "run.", 4) == 0 && wb_cancel_wins(w, type + 4))
+	if (type != NULL && strncmp(type, "run.", 4) == 0 && wb_cancel_wins(w, type + 4)) {
+		if (strcmp(type, "run.completed") != 0 &&
+		    (text = wb_cancelled_data(b, w->r)) == NULL)
+			return -1;
 		type = "run.cancelled";
+	}
 
 	p[0] = dbp_str(w->r->session_id);
 	p[1] = DBP_INT(w->s->next_seq++);
 	p[2] = dbp_str(w->r->workspace_id);
 	p[3] = dbp_str(w->r->id);
 	p[4] = dbp_str(type);
-	p[5] = dbp_str(op->text);
+	p[5] = dbp_str(text);
 	return dbrows_add(&b->events, p);
 }
 
@@ -394,7 +417,7 @@ wb_status(struct wb_run *w, const json_t *v, const char *text)
 		return;
 	}
 	w->status = wb_str(v, "status");
-	if (!json_is_true(json_object_get(v, "terminal"))) {
+	if (!json_is_true(json_object_get(v, "terminal")) && !wb_cancel_wins(w, w->status)) {
 		w->mode = 1;
 		w->waiting_kind = wb_str(v, "waiting_kind");
 		w->waiting_call_id = wb_str(v, "waiting_call_id");

@@ -1021,3 +1021,43 @@ def test_regression_cancel_near_the_end_of_the_last_step_ends_cancelled(world):
              for lead in (12, 8, 6, 6, 4, 4, 4, 2, 2, 2)]
     drained = [st_ for st_ in ended if st_ is not None]
     assert drained and set(drained) == {"cancelled"}, ended
+
+
+def test_regression_cancel_near_the_end_of_a_step_that_parks_ends_cancelled(world):
+    """The same race as above, when the step ends by asking the user: a
+    cancel accepted while the question streamed must not leave the run
+    parked in waiting_for_input (the contract: it ends cancelled)."""
+    api = world.api
+    question = "let me ask you something first"
+    agent = script_agent(api, [{"content": question,
+                                "tool_call": {"name": "ask_user",
+                                              "arguments": {"question": "which?"}}},
+                               {"content": "done"}],
+                         tools=[{"type": "ask_user", "name": "ask_user",
+                                 "description": "ask"}], chunk_ms=80)
+    ended = []
+    for lead in (12, 8, 6, 6, 4, 4, 4, 2, 2, 2):
+        rid = expect(api.post("/api/v1/runs", json={"agent_id": agent, "input": {
+            "prompt": "p"}}), 201, "create")["id"]
+        deadline = time.monotonic() + 30
+        while len(streamed(api, rid)) < len(question) - lead:
+            assert time.monotonic() < deadline, "the run never streamed"
+            time.sleep(0.01)
+        resp = api.post("/api/v1/runs/%s/cancel" % rid)
+        if resp.status != 200 or resp.json()["status"] != "running":
+            ended.append(None)
+            continue
+        while True:
+            o = expect(api.get("/api/v1/runs/" + rid), 200, "get")
+            if o["status"] in m.TERMINAL or time.monotonic() > deadline:
+                break
+            if o["status"] == "waiting_for_input":
+                time.sleep(1)  # the executor had a second to notice
+                o = expect(api.get("/api/v1/runs/" + rid), 200, "get")
+                break
+            time.sleep(0.05)
+        ended.append(o["status"])
+        if o["status"] not in m.TERMINAL:
+            api.post("/api/v1/runs/%s/cancel" % rid)
+    drained = [st_ for st_ in ended if st_ is not None]
+    assert drained and set(drained) == {"cancelled"}, ended
