@@ -37,8 +37,8 @@ static struct dbrows_template wb_t_lock_sessions =
     DBROWS_TEMPLATE("SELECT id, workspace_id, last_seq, active_run_id FROM sessions WHERE id IN (",
 	"?", ", ", ") FOR UPDATE", 0, 1);
 static struct dbrows_template wb_t_lock_runs =
-    DBROWS_TEMPLATE("SELECT id, lease_token, cancel_requested FROM runs WHERE id IN (", "?",
-	", ", ") FOR UPDATE", 0, 1);
+    DBROWS_TEMPLATE("SELECT id, lease_token, cancel_requested FROM runs WHERE id IN (", "?", ", ",
+	") FOR UPDATE", 0, 1);
 static struct dbrows_template wb_t_events = DBROWS_TEMPLATE(
     "INSERT INTO events (session_id, seq, workspace_id, run_id, type, data, created_at) VALUES ",
     "(?, ?, ?, ?, ?, ?, NOW(3))", ", ", "", 0, 6);
