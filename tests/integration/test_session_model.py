@@ -1018,7 +1018,7 @@ def test_regression_cancel_near_the_end_of_the_last_step_ends_cancelled(world):
     stream, after the executor's last look at its cancel requests."""
     prompt = "hotel kilo lima mike november oscar"
     ended = [cancel_near_the_end(world.api, world.agents["echo"], prompt, lead)
-             for lead in (12, 8, 6, 6, 4, 4, 4, 2, 2, 2)]
+             for lead in (24, 12, 8, 6, 6, 4, 4, 4, 2, 2, 2)]
     drained = [st_ for st_ in ended if st_ is not None]
     assert drained and set(drained) == {"cancelled"}, ended
 
@@ -1036,7 +1036,7 @@ def test_regression_cancel_near_the_end_of_a_step_that_parks_ends_cancelled(worl
                          tools=[{"type": "ask_user", "name": "ask_user",
                                  "description": "ask"}], chunk_ms=80)
     ended = []
-    for lead in (12, 8, 6, 6, 4, 4, 4, 2, 2, 2):
+    for lead in (24, 12, 8, 6, 6, 4, 4, 4, 2, 2, 2):
         rid = expect(api.post("/api/v1/runs", json={"agent_id": agent, "input": {
             "prompt": "p"}}), 201, "create")["id"]
         deadline = time.monotonic() + 30
