@@ -37,8 +37,9 @@
 static struct dbrows_template wb_t_lock_sessions =
     DBROWS_TEMPLATE("SELECT id, workspace_id, last_seq, active_run_id FROM sessions WHERE id IN (",
 	"?", ", ", ") FOR UPDATE", 0, 1);
-static struct dbrows_template wb_t_lock_runs = DBROWS_TEMPLATE(
-    "SELECT id, lease_token FROM runs WHERE id IN (", "?", ", ", ") FOR UPDATE", 0, 1);
+static struct dbrows_template wb_t_lock_runs =
+    DBROWS_TEMPLATE("SELECT id, lease_token, cancel_requested FROM runs WHERE id IN (", "?", ", ",
+	") FOR UPDATE", 0, 1);
 static struct dbrows_template wb_t_events = DBROWS_TEMPLATE(
     "INSERT INTO events (session_id, seq, workspace_id, run_id, type, data, created_at) VALUES ",
     "(?, ?, ?, ?, ?, ?, NOW(3))", ", ", "", 0, 6);
@@ -155,6 +156,7 @@ struct wb_run {
 	struct xop *ops;
 	struct wb_session *s;
 	int locked; /* row found with this executor's lease token */
+	int cancel; /* cancel_requested, as locked: an ending run ends cancelled */
 	int start, consume, mode;
 	long long steps;
 	long long tot[5]; /* prompt, cached, cache_write, completion, cost */
@@ -270,8 +272,10 @@ wb_on_runs(const struct db_result *res, void *arg)
 		    db_cell(res, i, 0), b->by_id, b->n, sizeof(struct wb_run *), wb_cmp_run_key);
 		const char *token = db_cell(res, i, 1);
 
-		if (w != NULL && token != NULL && strcmp(token, (*w)->r->lease_token) == 0)
+		if (w != NULL && token != NULL && strcmp(token, (*w)->r->lease_token) == 0) {
 			(*w)->locked = 1;
+			(*w)->cancel = db_cell_int(res, i, 2, 0) != 0;
+		}
 	}
 	return 0;
 }
@@ -313,17 +317,56 @@ out:
 	return rc;
 }
 
+/*
+ * A run whose cancel was accepted (cancel_requested, read under the row
+ * lock) ends cancelled even when its step finished before the executor's
+ * cancel check saw the request: the API answered the cancel with the run
+ * still running, so it must neither end completed nor park waiting for a
+ * person (input, approval).
+ */
+static int
+wb_cancel_wins(const struct wb_run *w, const char *status)
+{
+	return w->cancel && status != NULL &&
+	    (strcmp(status, "completed") == 0 || strcmp(status, "waiting_for_input") == 0 ||
+		strcmp(status, "awaiting_approval") == 0);
+}
+
+/* run.cancelled's data for a run that was about to park: its totals. */
+static const char *
+wb_cancelled_data(struct wb *b, const struct xrun *r)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf),
+	    "{\"usage\":{\"prompt_tokens\":%lld,\"cached_tokens\":%lld,"
+	    "\"cache_write_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld},"
+	    "\"cost_usd\":%.9f}",
+	    (long long)r->prompt_tokens, (long long)r->cached_tokens,
+	    (long long)r->cache_write_tokens, (long long)r->completion_tokens,
+	    (long long)(r->prompt_tokens + r->completion_tokens), (double)r->cost_nusd / 1e9);
+	return dbrows_keep(&b->events, strdup(buf));
+}
+
 static int
 wb_event(struct wb *b, struct wb_run *w, const struct xop *op)
 {
 	struct db_param p[6];
+	const char *type = op->type, *text = op->text;
+
+	if (type != NULL && strncmp(type, "run.", 4) == 0 && wb_cancel_wins(w, type + 4)) {
+		if (strcmp(type, "run.completed") != 0 &&
+		    (text = wb_cancelled_data(b, w->r)) == NULL)
+			return -1;
+		type = "run.cancelled";
+	}
 
 	p[0] = dbp_str(w->r->session_id);
 	p[1] = DBP_INT(w->s->next_seq++);
 	p[2] = dbp_str(w->r->workspace_id);
 	p[3] = dbp_str(w->r->id);
-	p[4] = dbp_str(op->type);
-	p[5] = dbp_str(op->text);
+	p[4] = dbp_str(type);
+	p[5] = dbp_str(text);
 	return dbrows_add(&b->events, p);
 }
 
@@ -381,7 +424,7 @@ wb_status(struct wb_run *w, const json_t *v, const char *text)
 		return;
 	}
 	w->status = wb_str(v, "status");
-	if (!json_is_true(json_object_get(v, "terminal"))) {
+	if (!json_is_true(json_object_get(v, "terminal")) && !wb_cancel_wins(w, w->status)) {
 		w->mode = 1;
 		w->waiting_kind = wb_str(v, "waiting_kind");
 		w->waiting_call_id = wb_str(v, "waiting_call_id");
@@ -389,6 +432,8 @@ wb_status(struct wb_run *w, const json_t *v, const char *text)
 		return;
 	}
 	w->mode = 2;
+	if (wb_cancel_wins(w, w->status))
+		w->status = "cancelled";
 	w->error_code = wb_str(v, "error_code");
 	w->error_message = wb_str(v, "error_message");
 	/* The final output replaces any partial one, NULL included (advance.c). */

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -70,6 +71,15 @@ def _clean_env():
 
 class CommandError(AssertionError):
     pass
+
+
+def _pid_alive(pid):
+    """True while pid runs (a zombie, awaiting its parent, counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 class Tenant:
@@ -289,6 +299,40 @@ class Stack:
 
     def new_tenant(self, name):
         return Tenant(self, name)
+
+    # --- faults: a component killed, then the stack brought back -----------------
+
+    def crash(self, name, sig=signal.SIGKILL, timeout=30.0):
+        """Sends sig to one component ("executor", "mariadb", …, as named by
+        scripts/stack) and waits, bounded, until it is gone. A crash, not a
+        shutdown: restore() brings the stack back for the tests after."""
+        pid = self.read_pid(name)
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid):
+            if time.monotonic() > deadline:
+                raise CommandError("%s (pid %d) outlived signal %d for %ds" % (
+                    name, pid, sig, timeout))
+            time.sleep(0.05)
+
+    def restore(self, timeout=STACK_UP_TIMEOUT):
+        """scripts/stack up again: it starts whatever is not running (the same
+        ports, data directory, secrets and config) and waits for /healthz.
+        Then waits, bounded, until the API answers from the database (its
+        workers reconnect on their own after a database restart)."""
+        out = self.run([self.script, "up", self.dir], timeout=timeout).stdout
+        deadline = time.monotonic() + 60
+        while True:
+            r = None
+            try:
+                r = self.client().get("/healthz")
+            except OSError:
+                pass
+            if r is not None and r.status == 200:
+                return out
+            if time.monotonic() > deadline:
+                raise CommandError("the stack did not answer /healthz after restore: %r" % r)
+            time.sleep(0.2)
 
 
 _active_stack = None
