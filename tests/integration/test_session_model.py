@@ -21,8 +21,7 @@ of every example it checks:
 - cost and tokens of each run equal the sum of its llm_calls rows, and
   usage_daily equals the sums over runs and calls;
 - a cancel answered while a run runs ends it cancelled; a timeout fires no
-  earlier than limits.timeout_s after started_at (a known bug breaks this
-  one today: KNOWN_BUGS, counted in the report line, and its xfail test).
+  earlier than limits.timeout_s after started_at.
 
 Budget: in CI a fixed seed and a small budget (CI_EXAMPLES examples of
 CI_STEPS steps, well under two minutes). By hand, longer:
@@ -68,13 +67,11 @@ WAIT_PARKED_S = 10.0
 SLOW_WORDS = 30
 
 
-# Properties a known bug breaks, each with its xfail test (test_known_bug_*).
-KNOWN_BUGS = {
-    "timeout-early": "issue 15 item 3: the executor's deadline counts from its claim "
-                     "(claim.c: COALESCE(started_at, NOW(3)) + timeout_s), started_at is "
-                     "written later by the start commit (wrbatch.c), so a run times out "
-                     "before started_at + timeout_s",
-}
+# Properties a known, reported bug breaks, each with its xfail test
+# (test_known_bug_*). None today: the early timeout (issue 15 item 3; the
+# executor's deadline counted from its claim while started_at was written by
+# the later start commit) is fixed, and its test below is a plain one.
+KNOWN_BUGS = {}
 
 
 def env_int(name, default):
@@ -912,8 +909,7 @@ def test_regression_run_queued_behind_a_parked_run_at_the_end(world):
     ])
 
 
-@pytest.mark.xfail(reason=KNOWN_BUGS["timeout-early"], strict=False)
-def test_known_bug_timeout_fires_no_earlier_than_its_limit(world):
+def test_timeout_fires_no_earlier_than_its_limit(world):
     """Three runs of the slow agent (limits.timeout_s = 1): each ends
     `timeout`, no earlier than a second after its started_at."""
     ids = [expect(world.api.post("/api/v1/runs", json={
