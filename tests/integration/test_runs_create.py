@@ -123,7 +123,7 @@ def test_agent_resolution_errors(stack, ws_a, ws_b):
     ({"parent_run_id": "01a20846-3b0c-7266-855b-4a54e96169a6"}, "parent_run_id", 400),
     ({"route_id": "01a20846-3b0c-7266-855b-4a54e96169a6"}, "route_id", 400),
     ({"prompt": "x" * (32 * 1024 + 1)}, "prompt", 413),
-    ({"input": {"prompt": "x" * (32 * 1024 + 1)}}, "input", 413),
+    ({"input": {"prompt": "x" * (32 * 1024 + 1)}}, "input.prompt", 413),
 ])
 def test_bad_fields_change_nothing(stack, ws_a, agent, body, field, status):
     body = dict(body, agent_id=agent[0])
