@@ -18,6 +18,7 @@ import threading
 
 import pytest
 
+import openapi_check
 from client import Client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -383,6 +384,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _state["logs"]:
         terminalreporter.section("stack logs (tails)")
         terminalreporter.write(_state["logs"])
+    if openapi_check.available():
+        checked, events, violations = openapi_check.summary()
+        terminalreporter.write_line(
+            "openapi: %d responses and %d SSE events checked against docs/openapi.yaml, "
+            "%d violations" % (checked, events, violations))
+    else:
+        terminalreporter.write_line("openapi: responses NOT checked (python3-jsonschema "
+                                    "is missing: scripts/deps installs it)")
+
+
+@pytest.fixture(autouse=True)
+def openapi_conformance():
+    """Fails the test during which a response that does not conform to
+    docs/openapi.yaml was received and not already reported by its own
+    AssertionError (a worker thread's response, or one the test caught)."""
+    pos = openapi_check.mark()
+    yield
+    missed = openapi_check.unraised_since(pos)
+    if missed and not os.environ.get("AGENTRUN_OPENAPI_LOG"):
+        pytest.fail("%d response(s) did not conform to docs/openapi.yaml:\n%s" % (
+            len(missed), "\n".join("  %s %s -> %s: %s" % (
+                v["method"], v["path"], v["status"], "; ".join(v["problems"]))
+                for v in missed[:10])), pytrace=False)
 
 
 @pytest.fixture(scope="session")
