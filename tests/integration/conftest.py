@@ -394,6 +394,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                                     "is missing: scripts/deps installs it)")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """A violation no test was failed for (a thread that outlived its test)
+    still fails the run."""
+    if openapi_check.available() and not os.environ.get("AGENTRUN_OPENAPI_LOG"):
+        openapi_check.drain()
+        if openapi_check.summary()[2] and session.exitstatus == 0:
+            session.exitstatus = 1
+
+
 @pytest.fixture(autouse=True)
 def openapi_conformance():
     """Fails the test during which a response that does not conform to
@@ -401,6 +410,7 @@ def openapi_conformance():
     AssertionError (a worker thread's response, or one the test caught)."""
     pos = openapi_check.mark()
     yield
+    openapi_check.drain()
     missed = openapi_check.unraised_since(pos)
     if missed and not os.environ.get("AGENTRUN_OPENAPI_LOG"):
         pytest.fail("%d response(s) did not conform to docs/openapi.yaml:\n%s" % (

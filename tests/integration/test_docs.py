@@ -271,3 +271,33 @@ def test_api_md_and_openapi_give_each_operation_the_same_statuses():
             problems.append("%s %s: openapi.yaml lists %s, api.md does not say when" % (
                 key[0], key[1], sorted(documented - named - implied)))
     assert not problems, "\n".join(problems)
+
+
+def test_examples_match_their_schemas():
+    """Every example in the document is checked as a response would be: a
+    schema's example against the schema, an SSE example event by event."""
+    import openapi_check
+
+    if not openapi_check.available():
+        import pytest
+        pytest.skip("python3-jsonschema is missing")
+    doc = spec()
+    problems = []
+    checked = 0
+    for name, schema in doc["components"]["schemas"].items():
+        if "example" in schema:
+            checked += 1
+            errs = openapi_check._schema_errors({"$ref": "#/components/schemas/" + name},
+                                                schema["example"])
+            problems += ["%s: %s" % (name, e) for e in errs]
+    media = [doc["components"]["responses"]["Events"]["content"]["text/event-stream"],
+             doc["paths"]["/executions/{id}/stream"]["get"]["responses"]["200"]["content"][
+                 "text/event-stream"]]
+    for m in media:
+        events = openapi_check.parse_sse(m["example"])
+        assert events, m["example"]
+        for ev_name, data, _ in events:
+            checked += 1
+            problems += openapi_check.check_sse_event(m, ev_name, data)
+    assert checked >= 15
+    assert not problems, "\n".join(problems)
