@@ -53,11 +53,15 @@ def spec_operations():
     """{(METHOD, normalised path): operation}; x-all-parameters adds the path
     item's parameters to the operation's."""
     out = {}
-    for path, item in spec()["paths"].items():
+    doc = spec()
+    for path, item in doc["paths"].items():
         for m in HTTP_METHODS:
             if m in item:
                 op = dict(item[m])
-                op["x-all-parameters"] = item.get("parameters", []) + op.get("parameters", [])
+                params = item.get("parameters", []) + op.get("parameters", [])
+                op["x-all-parameters"] = [
+                    doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
+                    if "$ref" in p else p for p in params]
                 out[(m.upper(), norm(path))] = op
     return out
 
@@ -160,7 +164,7 @@ def convention_statuses(method, path, admin, op, named):
         out |= {"401", "429"}
     if method in ("POST", "PATCH"):
         out |= {"400", "413"}
-    if any(p.get("in") == "query" or "$ref" in p for p in op["x-all-parameters"]):
+    if any(p.get("in") == "query" for p in op["x-all-parameters"]):
         out.add("400")
     if "{}" in path:
         out.add("404")
