@@ -40,6 +40,7 @@
 #include "../core/doorbell.h"
 #include "../core/evlog.h"
 #include "../core/jsonschema.h"
+#include "../core/jsonv.h"
 #include "../core/log.h"
 #include "../core/prompt.h"
 #include "../core/runops.h"
@@ -1067,12 +1068,14 @@ h_thread_runs_create(struct request_ctx *ctx)
 static const char rc_sql_message_only[] =
     "INSERT INTO messages (id, workspace_id, session_id, run_id, role, content, created_at)"
     " VALUES (?, ?, ?, NULL, 'user', ?, NOW(3))";
+static const char rc_sql_message_time[] = "SELECT created_at FROM messages WHERE id = ?";
 
 struct rc_message_txn {
 	struct request_ctx *ctx;
 	const char *session_id;
 	const char *content;
 	char message_id[ID_BUFSZ];
+	char created_at[40]; /* the row's DATETIME(3) text */
 };
 
 /* run: false — only the user turn is appended (under the session lock). */
@@ -1082,6 +1085,7 @@ rc_message_txn(struct db *db, void *arg)
 	struct rc_message_txn *m = arg;
 	struct evlog_batch b;
 	struct db_param p[4];
+	struct db_result *res = NULL;
 	int found;
 
 	if ((found = evlog_begin(db, m->ctx->auth.workspace_id, m->session_id, &b)) != 1)
@@ -1093,7 +1097,14 @@ rc_message_txn(struct db *db, void *arg)
 	p[1] = dbp_str(m->ctx->auth.workspace_id);
 	p[2] = dbp_str(m->session_id);
 	p[3] = dbp_str(m->content);
-	return db_query(db, rc_sql_message_only, p, 4, NULL);
+	if (db_query(db, rc_sql_message_only, p, 4, NULL) == -1)
+		return -1;
+	if (db_query(db, rc_sql_message_time, p, 1, &res) == -1)
+		return -1;
+	if (res->nrows == 1 && db_cell(res, 0, 0) != NULL)
+		snprintf(m->created_at, sizeof(m->created_at), "%s", db_cell(res, 0, 0));
+	db_result_free(res);
+	return 0;
 }
 
 int
@@ -1119,7 +1130,7 @@ h_session_message_post(struct request_ctx *ctx)
 	if (rc_content(ctx, body, "content", FIELD_REQUIRED, &content) == -1)
 		goto out;
 	if (json_is_false(run)) {
-		struct rc_message_txn m = { ctx, ctx->match.params[0], content, "" };
+		struct rc_message_txn m = { ctx, ctx->match.params[0], content, "", "" };
 
 		rc = db_txn(ctx->db, rc_message_txn, &m);
 		if (rc == RC_SESSION_GONE)
@@ -1131,9 +1142,12 @@ h_session_message_post(struct request_ctx *ctx)
 		else if (rc != 0)
 			rc = api_db_failure(ctx, "message_create");
 		else
+			/* The Message object; message_id (= id) as answered before. */
 			rc = http_send_json(ctx->req, 201,
-			    json_pack("{s:s, s:s, s:n}", "message_id", m.message_id, "session_id",
-				m.session_id, "run_id"));
+			    json_pack("{s:s, s:s, s:s, s:n, s:s, s:s, s:o}", "id", m.message_id,
+				"message_id", m.message_id, "session_id", m.session_id, "run_id",
+				"role", "user", "content", content, "created_at",
+				jv_time(m.created_at[0] != '\0' ? m.created_at : NULL)));
 		goto out;
 	}
 	if (rc_parse_common(ctx, body, &rr, 0) == 0) {

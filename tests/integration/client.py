@@ -7,6 +7,11 @@
 Every request opens its own connection unless the Client was made with
 keepalive=True (then one connection per Client, re-opened after an error;
 use one Client per thread). Only 127.0.0.1 URLs are accepted.
+
+Every response is checked against docs/openapi.yaml (openapi_check.py): an
+undocumented status or a body that does not match its schema fails the test
+that received it. check_openapi=False skips that for one request (only for
+requests that are not agentrun's, e.g. a fake server's).
 """
 
 import http.client
@@ -14,6 +19,8 @@ import json as _json
 import re
 import urllib.parse
 import uuid
+
+import openapi_check
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -77,7 +84,7 @@ class Client:
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
     def request(self, method, path, json=_ABSENT, body=None, headers=None, key=_ABSENT,
-                query=None):
+                query=None, check_openapi=True):
         """Send one request. `json` is serialised; `body` (bytes/str) is sent as is.
         key=None sends no Authorization; headers may set Authorization themselves."""
         hdrs = {}
@@ -113,7 +120,6 @@ class Client:
             result = Response(resp.status, resp.reason, resp.headers, data)
             if resp.will_close and self.keepalive:
                 self.close()
-            return result
         except BaseException:
             conn.close()
             if self.keepalive:
@@ -122,6 +128,10 @@ class Client:
         finally:
             if not self.keepalive:
                 conn.close()
+        if check_openapi:
+            openapi_check.check_response(method, path, result.status,
+                                         result.header("Content-Type"), result.body)
+        return result
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+import openapi_check
 from client import Client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -441,6 +442,39 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _state["logs"]:
         terminalreporter.section("stack logs (tails)")
         terminalreporter.write(_state["logs"])
+    if openapi_check.available():
+        checked, events, violations = openapi_check.summary()
+        terminalreporter.write_line(
+            "openapi: %d responses and %d SSE events checked against docs/openapi.yaml, "
+            "%d violations" % (checked, events, violations))
+    else:
+        terminalreporter.write_line("openapi: responses NOT checked (python3-jsonschema "
+                                    "is missing: scripts/deps installs it)")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A violation no test was failed for (a thread that outlived its test)
+    still fails the run."""
+    if openapi_check.available() and not os.environ.get("AGENTRUN_OPENAPI_LOG"):
+        openapi_check.drain()
+        if openapi_check.summary()[2] and session.exitstatus == 0:
+            session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def openapi_conformance():
+    """Fails the test during which a response that does not conform to
+    docs/openapi.yaml was received and not already reported by its own
+    AssertionError (a worker thread's response, or one the test caught)."""
+    pos = openapi_check.mark()
+    yield
+    openapi_check.drain()
+    missed = openapi_check.unraised_since(pos)
+    if missed and not os.environ.get("AGENTRUN_OPENAPI_LOG"):
+        pytest.fail("%d response(s) did not conform to docs/openapi.yaml:\n%s" % (
+            len(missed), "\n".join("  %s %s -> %s: %s" % (
+                v["method"], v["path"], v["status"], "; ".join(v["problems"]))
+                for v in missed[:10])), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,23 @@ def q(v):
 TERMINAL = ("completed", "failed", "timeout", "cancelled", "rejected")
 
 
+
+_ZERO_USAGE = {"prompt_tokens": 0, "cached_tokens": 0, "cache_write_tokens": 0,
+               "completion_tokens": 0, "total_tokens": 0}
+# A minimal payload of each event type, as the writers make it (docs/openapi.yaml).
+SEED_DATA = {
+    "run.created": {"status": "pending", "queued": False},
+    "run.started": {"attempt": 1},
+    "step.started": {"step": 0, "kind": "llm", "name": "echo", "attempt": 1},
+    "message.delta": {"content": "x"},
+    "message.completed": {"role": "assistant", "content": "x"},
+    "run.cancel_requested": {"by": ""},
+    "run.completed": {"usage": _ZERO_USAGE, "cost_usd": 0, "output": {"response": "x"}},
+    "run.failed": {"usage": _ZERO_USAGE, "cost_usd": 0, "output": None,
+                   "error": {"code": "PROVIDER_ERROR", "message": "x"}},
+    "run.cancelled": {"usage": _ZERO_USAGE, "cost_usd": 0},
+}
+
 class Seed:
     def __init__(self, stack, tenant, key="agent"):
         self.stack = stack
@@ -128,12 +145,14 @@ class Seed:
 
     def events(self, session, run, types, data=None):
         """Appends events of run (may be None) to the session's log, as the
-        event writer would; returns their seqs."""
+        event writer would; returns their seqs. Without data each event gets
+        the payload its type has (SEED_DATA, so it conforms to
+        docs/openapi.yaml) plus "n": its seq."""
         last = int(self.sql("SELECT last_seq FROM sessions WHERE id = %s" % q(session))[0][0])
         seqs = list(range(last + 1, last + 1 + len(types)))
         rows = ["(%s, %d, %s, %s, %s, %s)" % (
                     q(session), s, q(self.ws), q(run), q(t),
-                    q(data if data is not None else {"n": s}))
+                    q(data if data is not None else dict(SEED_DATA.get(t, {}), n=s)))
                 for s, t in zip(seqs, types)]
         # One command-line argument stays well under the kernel's 128 KiB.
         for i in range(0, len(rows), 200):

@@ -1,8 +1,14 @@
 """A small Server-Sent Events reader over a raw socket (stdlib only), for
-tests that need control over disconnects and many concurrent streams."""
+tests that need control over disconnects and many concurrent streams.
+
+The response is checked against docs/openapi.yaml (openapi_check.py): its
+status and media type when the head arrives, each event as it is read, and
+an error body once the server has closed."""
 
 import socket
 import time
+
+import openapi_check
 
 
 class SSE:
@@ -24,7 +30,12 @@ class SSE:
         self.comments = []
         self._chunked = False
         self._raw = b""
+        self._path = path
+        self._body_checked = False
         self._read_head()
+        if self.status == 200:
+            openapi_check.check_response("GET", path, self.status,
+                                         self.headers.get("content-type"), b"", sse_events=[])
 
     def _recv(self):
         try:
@@ -100,10 +111,15 @@ class SSE:
                 if comment and not data and ev["id"] is None:
                     continue
                 ev["data"] = "\n".join(data)
+                if self.status == 200:
+                    openapi_check.check_sse_stream_event("GET", self._path, ev["event"],
+                                                         ev["data"])
                 out.append(ev)
                 if until is not None and until(ev):
                     return out
             if self.closed or time.monotonic() > deadline:
+                if self.closed:
+                    self._check_error_body()
                 return out
             d = self._recv()
             if d is None:
@@ -112,7 +128,21 @@ class SSE:
             self._dechunk()
         return out
 
+    def _check_error_body(self, head_only=False):
+        """A non-200 answer's whole body, once the server has closed (only
+        its status and media type when the caller stops reading earlier)."""
+        if self.status == 200 or self._body_checked:
+            return
+        self._body_checked = True
+        openapi_check.check_response("GET", self._path, self.status,
+                                     self.headers.get("content-type"), self.buf,
+                                     head_only=head_only)
+
     def close(self):
+        length = self.headers.get("content-length")
+        whole = self.closed or (length is not None and length.isdigit()
+                                and len(self.buf) >= int(length))
+        self._check_error_body(head_only=not whole)
         try:
             self.sock.close()
         except OSError:

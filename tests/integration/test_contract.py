@@ -80,3 +80,39 @@ def test_too_large_input_names_its_field(ws_a, field, base):
     err = assert_error(r, 413, "PAYLOAD_TOO_LARGE")
     assert err["details"]["field"] == "%s.%s" % (base, field), err
     assert ("%s.%s" % (base, field)) in err["message"]
+
+
+def test_every_body_taking_operation_refuses_malformed_json(ws_a):
+    """Issue 16 part 3: every POST and PATCH docs/openapi.yaml lists answers
+    a body that is not JSON with 400 INVALID_INPUT (details line/column),
+    whatever state its object is in, and changes nothing."""
+    from test_docs import spec
+
+    api = ws_a.api()
+    agent = new_agent(api)
+    draft = api.post("/api/v1/agents/%s/versions" % agent,
+                     json={"model": {"provider": "scripted", "name": "echo"}}).json()
+    # A run parked waiting for approval: it stays so through every refused request.
+    parked = new_agent(api, approval={"required": True})
+    rid = start(api, parked)
+    wait_status(api, rid, "awaiting_approval")
+    sid = api.get("/api/v1/runs/" + rid).json()["session_id"]
+    ids = {"agents": agent, "runs": rid, "executions": rid, "sessions": sid, "threads": sid}
+    tried = []
+    for path, item in spec()["paths"].items():
+        for method in ("post", "patch"):
+            if method not in item:
+                continue
+            family = path.split("/")[1]
+            url = "/api/v1" + path.replace("{id}", ids.get(family, agent)).replace(
+                "{n}", str(draft["version"]))
+            r = api.request(method.upper(), url, body=MALFORMED,
+                            headers={"Content-Type": "application/json"})
+            err = assert_error(r, 400, "INVALID_INPUT")
+            assert "line" in err["details"], (method, url, err)
+            tried.append((method, path))
+    assert len(tried) >= 25, tried
+    assert api.get("/api/v1/runs/" + rid).json()["status"] == "awaiting_approval"
+    assert api.get("/api/v1/sessions/" + sid).json()["status"] == "open"
+    v = api.get("/api/v1/agents/%s/versions/%d" % (agent, draft["version"])).json()
+    assert v["status"] == "draft" and v["updated_at"] == draft["updated_at"]

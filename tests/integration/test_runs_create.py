@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from client import TIME_RE, assert_json
 from runs_fixtures import make_agent, uuid7
 
 # The API's own state machine, without the executor advancing these runs.
@@ -237,8 +238,15 @@ def test_session_messages_post(stack, ws_a, agent):
     stack.sql("UPDATE sessions SET active_run_id = NULL WHERE id = '%s'" % sid)
     r = api.post("/api/v1/sessions/%s/messages" % sid, json={"content": "only a note",
                                                              "run": False})
-    assert r.status == 201, r
-    assert r.json()["run_id"] is None and r.json()["message_id"]
+    note = assert_json(r, 201)
+    # The Message object (docs/api.md), message_id kept: it is the message's id.
+    assert set(note) == {"id", "message_id", "session_id", "run_id", "role", "content",
+                         "created_at"}, note
+    assert note["message_id"] == note["id"] and note["run_id"] is None
+    assert note["session_id"] == sid and note["role"] == "user"
+    assert note["content"] == "only a note" and TIME_RE.match(note["created_at"]), note
+    listed = api.get("/api/v1/sessions/%s/messages" % sid, query={"limit": 1}).json()
+    assert listed == [{k: v for k, v in note.items() if k != "message_id"}]
     r = api.post("/api/v1/sessions/%s/messages" % sid, json={"content": "answer me"})
     assert r.status == 201, r
     body = r.json()
