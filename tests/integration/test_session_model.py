@@ -82,6 +82,37 @@ def env_int(name, default):
 # --- the world the machine drives ------------------------------------------------
 
 
+class PatientClient:
+    """The workspace's client, waiting out the stack's per-key rate limit:
+    a long run polls one key hard enough to meet nginx's limit_req (429,
+    the limit doing its job, not a finding), so a 429 is retried after its
+    Retry-After, at most RATE_LIMIT_TRIES times."""
+
+    RATE_LIMIT_TRIES = 50
+
+    def __init__(self, client):
+        self.client = client
+
+    def request(self, method, path, **kw):
+        for _ in range(self.RATE_LIMIT_TRIES):
+            r = self.client.request(method, path, **kw)
+            if r.status != 429:
+                return r
+            time.sleep(min(2.0, float(r.header("Retry-After") or 0.2) or 0.2))
+        return r
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        if json is not None:
+            kw["json"] = json
+        return self.request("POST", path, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
 class World:
     """The stack, one workspace of its own, one agent per kind, and counters
     for the report. Shared by every example of one test."""
@@ -89,7 +120,7 @@ class World:
     def __init__(self, stack, toolserver):
         self.stack = stack
         self.tenant = stack.new_tenant("model")
-        self.api = self.tenant.api()
+        self.api = PatientClient(self.tenant.api())
         self.agents = make_agents(self.api, toolserver)
         self.toolserver = toolserver
         self.max_faults = env_int("AGENTRUN_MODEL_TEST_FAULTS", 1)
