@@ -112,12 +112,21 @@ def _resolve(node):
     return node
 
 
+# jsonschema checks "date-time" only with a module Debian does not package
+# with it: RFC 3339, checked here (agentrun writes ...T10:00:00.123Z).
+_DATE_TIME = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:"
+                        r"([0-5]\d|60)(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_FORMATS = FormatChecker() if jsonschema else None
+if _FORMATS is not None and "date-time" not in _FORMATS.checkers:
+    _FORMATS.checks("date-time")(lambda v: not isinstance(v, str) or bool(_DATE_TIME.match(v)))
+
+
 def _validator(schema):
     """One validator per schema object of the document (kept alive with it)."""
     s = _load()
     v = s["validators"].get(id(schema))
     if v is None:
-        v = Draft202012Validator(schema, resolver=s["resolver"], format_checker=FormatChecker())
+        v = Draft202012Validator(schema, resolver=s["resolver"], format_checker=_FORMATS)
         s["validators"][id(schema)] = (v, schema)
         return v
     return v[0]
